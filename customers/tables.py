@@ -1,0 +1,129 @@
+"""Customers, their purchases, the append-only consent log, the suppression list, imports."""
+
+from piccolo.columns import (
+    JSON,
+    BigInt,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    Serial,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.columns.indexes import IndexMethod
+from piccolo.table import Table
+
+from accounts.tables import Merchant, User
+
+
+class Customer(Table, tablename="customer"):
+    id = Serial(primary_key=True)
+    # Composite unique and sort indexes are created by raw SQL in the migration: Piccolo's
+    # Unique constraint is added with ALTER TABLE, which SQLite does not support.
+    merchant = ForeignKey(references=Merchant, null=False, index=True)
+    email = Varchar(length=254)
+    # Lower-cased, trimmed: uniqueness per merchant is case-insensitive.
+    email_normalized = Varchar(length=254)
+    first_name = Varchar(length=100, default="")
+    last_name = Varchar(length=100, default="")
+    gender = Varchar(length=10, default="")  # female | male | diverse | "" (unknown)
+    birth_date = Date(null=True, default=None)
+    locale = Varchar(length=10, default="")
+    country = Varchar(length=2, default="")
+    city = Varchar(length=100, default="")
+    postal_code = Varchar(length=20, default="")
+    phone = Varchar(length=50, default="")
+    customer_type = Varchar(length=12, default="non_member")  # loyal | member | non_member
+    email_status = Varchar(length=12, default="unverified")  # unverified | pending | verified
+    subscribed = Boolean(default=True)
+    unsubscribed_at = Timestamptz(null=True, default=None)
+    source = Varchar(length=12, default="marketer")
+    custom_fields = JSON(default="{}")
+    optin_sent_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    updated_at = Timestamptz(default=TimestamptzNow())
+    # Derived from purchases, recomputed in the purchase's transaction: lists sort by them and
+    # segments filter on them without an aggregate over millions of purchases.
+    purchase_count = Integer(default=0)
+    refund_count = Integer(default=0)
+    lifetime_value_minor = BigInt(default=0)
+    first_purchase_at = Timestamptz(null=True, default=None)
+    last_purchase_at = Timestamptz(null=True, default=None)
+
+
+class Purchase(Table, tablename="purchase"):
+    id = Serial(primary_key=True)
+    merchant = ForeignKey(references=Merchant, null=False, index=True)
+    customer = ForeignKey(references=Customer, null=False, index=True)
+    kind = Varchar(length=10)  # purchase | refund | exchange
+    # Minor units (cents): exact on both engines. Refunds are stored positive and subtracted;
+    # an exchange carries the signed difference it made.
+    amount_minor = BigInt()
+    currency = Varchar(length=3)
+    occurred_at = Timestamptz(index=True, index_method=IndexMethod.btree)
+    reference = Varchar(length=100, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class ConsentEvent(Table, tablename="consent_event"):
+    """Append-only: rows are inserted, never updated. Erasure deletes them with the customer."""
+
+    id = Serial(primary_key=True)
+    merchant = ForeignKey(references=Merchant, null=False, index=True)
+    customer = ForeignKey(references=Customer, null=False, index=True)
+    action = Varchar(length=12)  # requested | confirmed | withdrawn | resubscribed
+    source = Varchar(length=12)  # form | qr | import | marketer | api | link
+    email = Varchar(length=254)
+    ip = Varchar(length=45, default="")
+    user_agent = Varchar(length=300, default="")
+    wording_version = Varchar(length=50, default="")
+    actor = Varchar(length=254, default="")  # the marketer or token that recorded it
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class Suppression(Table, tablename="suppression"):
+    """Addresses that must never come back without a fresh opt-in, kept as a keyed hash only."""
+
+    id = Serial(primary_key=True)
+    merchant = ForeignKey(references=Merchant, null=False, index=True)
+    email_hash = Varchar(length=64)
+    reason = Varchar(length=12)  # erased | bounced | complaint
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class ImportJob(Table, tablename="import_job"):
+    id = Serial(primary_key=True)
+    merchant = ForeignKey(references=Merchant, null=False, index=True)
+    created_by = ForeignKey(references=User, null=True)
+    filename = Varchar(length=255)
+    file_format = Varchar(length=5)  # csv | xlsx
+    stored_path = Varchar(length=500)
+    # uploaded → previewing → previewed → importing → done | failed
+    status = Varchar(length=12, default="uploaded")
+    consent_source = Varchar(length=12, default="import")
+    mark_verified = Boolean(default=False)
+    rows_total = Integer(default=0)
+    rows_new = Integer(default=0)
+    rows_updated = Integer(default=0)
+    rows_unchanged = Integer(default=0)
+    rows_invalid = Integer(default=0)
+    rows_suppressed = Integer(default=0)
+    error = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+    finished_at = Timestamptz(null=True, default=None)
+
+
+class ImportIssue(Table, tablename="import_issue"):
+    """One line of an import's report: a row that was rejected (or suppressed), and why."""
+
+    id = Serial(primary_key=True)
+    merchant = ForeignKey(references=Merchant, null=False)
+    job = ForeignKey(references=ImportJob, null=False, index=True)
+    row_number = Integer()
+    email = Varchar(length=254, default="")
+    column = Varchar(length=64, default="")
+    kind = Varchar(length=12, default="invalid")  # invalid | suppressed
+    message = Text()

@@ -1,0 +1,92 @@
+"""App assembly: every route, middleware and page folder is registered here, explicitly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.response_cache import ResponseCacheConfig
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar.types import ControllerRouterHandler
+
+from loyalmail import database
+from loyalmail.auth import PUBLIC_PATHS, AuthMiddleware
+from loyalmail.http_errors import EXCEPTION_HANDLERS
+from loyalmail.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Folders of Jinja pages, one per app that has pages; searched in this order.
+PAGE_DIRS = [
+    ROOT / "loyalmail" / "pages",
+    ROOT / "accounts" / "pages",
+    ROOT / "customers" / "pages",
+]
+
+
+def route_handlers() -> list[ControllerRouterHandler]:
+    from accounts.controllers import AccountApiController, LoginController
+    from loyalmail.health import health
+
+    return [
+        health,
+        LoginController,
+        AccountApiController,
+        create_static_files_router(path="/static", directories=[ROOT / "loyalmail" / "static"]),
+    ]
+
+
+def configure_jinja(engine: JinjaTemplateEngine) -> None:
+    from loyalmail import i18n
+
+    i18n.install(engine.engine)
+
+
+async def _open_pool() -> None:
+    db = database.engine()
+    if database.is_postgres(db):
+        await db.start_connection_pool()
+
+
+async def _close_pool() -> None:
+    db = database.engine()
+    if database.is_postgres(db):
+        await db.close_connection_pool()
+
+
+def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Litestar:
+    settings = settings or get_settings()
+    from loyalmail.i18n import LocaleMiddleware
+
+    template_engine_dirs: list[Path | os.PathLike[Any] | str] = [d for d in PAGE_DIRS if d.is_dir()]
+    return Litestar(
+        route_handlers=route_handlers(),
+        middleware=[
+            DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS),
+            LocaleMiddleware,
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        template_config=TemplateConfig(
+            directory=template_engine_dirs,
+            engine=JinjaTemplateEngine,
+            engine_callback=configure_jinja,
+        ),
+        openapi_config=OpenAPIConfig(
+            title="loyalmail",
+            version="0.1.0",
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin()],
+        ),
+        on_startup=[_open_pool] if use_pool else [],
+        on_shutdown=[_close_pool] if use_pool else [],
+        request_max_body_size=settings.max_body_bytes,
+        response_cache_config=ResponseCacheConfig(),
+        debug=False,
+    )

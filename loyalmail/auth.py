@@ -1,0 +1,60 @@
+"""Who is calling: a Bearer API token or a browser session cookie (with a CSRF check)."""
+
+from __future__ import annotations
+
+import hmac
+
+from litestar.connection import ASGIConnection, Request
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from accounts import services as accounts
+from accounts.schemas import Principal
+
+SESSION_COOKIE = "lm_session"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "_csrf"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+#: Paths anyone may reach: health checks, static files, login and the recipients' pages.
+PUBLIC_PATHS = ["^/health", "^/static/", "^/login", "^/schema", "^/r/"]
+
+
+class AuthMiddleware(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        authorization = connection.headers.get("authorization", "")
+        if authorization:
+            scheme, _, credential = authorization.partition(" ")
+            principal = None
+            if scheme.lower() == "bearer":
+                principal = await accounts.resolve_api_token(credential.strip())
+            if principal is None:
+                raise NotAuthorizedException("Invalid API token.")
+            return AuthenticationResult(user=principal, auth=None)
+
+        principal = await accounts.resolve_session(connection.cookies.get(SESSION_COOKIE, ""))
+        if principal is None:
+            raise NotAuthorizedException("Please log in.")
+        if connection.scope.get("method", "GET") not in SAFE_METHODS:
+            await _check_csrf(connection, principal)
+        return AuthenticationResult(user=principal, auth=None)
+
+
+async def _check_csrf(connection: ASGIConnection, principal: Principal) -> None:
+    # Cookies ride along with cross-site requests; the token does not. Bearer tokens need no
+    # such check because a browser never attaches them by itself.
+    sent = connection.headers.get(CSRF_HEADER, "")
+    if not sent and connection.headers.get("content-type", "").startswith(FORM_TYPES):
+        form = await Request(connection.scope, connection.receive).form()
+        sent = str(form.get(CSRF_FIELD, ""))
+    if not sent or not hmac.compare_digest(sent, principal.csrf_token):
+        raise PermissionDeniedException(
+            "The form has expired or did not come from this site. Reload the page and try again."
+        )
+
+
+def principal_of(request: Request) -> Principal:
+    user = request.user
+    assert isinstance(user, Principal)
+    return user

@@ -1,0 +1,67 @@
+"""The dramatiq broker, set up in this one place, and the list of actor modules.
+
+Redis when ``LOYALMAIL_REDIS_URL`` is set (any number of ``loyalmail worker`` processes on
+any number of machines); otherwise an in-process broker whose worker threads run inside
+the ``loyalmail demo`` process. Async actors run on the AsyncIO middleware's event loop.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware.asyncio import AsyncIO
+
+from loyalmail.settings import Settings, get_settings
+
+#: Registered explicitly: a worker imports exactly these.
+ACTOR_MODULES = ["customers.actors"]
+
+_broker: dramatiq.Broker | None = None
+_lock = threading.Lock()
+
+
+def setup(settings: Settings | None = None) -> dramatiq.Broker:
+    """Create the broker once per process and make it dramatiq's global broker."""
+    global _broker
+    with _lock:
+        if _broker is None:
+            settings = settings or get_settings()
+            broker: dramatiq.Broker
+            if settings.redis_url:
+                broker = RedisBroker(url=settings.redis_url)
+            else:
+                broker = StubBroker()
+            broker.add_middleware(AsyncIO())
+            dramatiq.set_broker(broker)
+            _broker = broker
+        return _broker
+
+
+def load_actors() -> None:
+    setup()
+    for module in ACTOR_MODULES:
+        importlib.import_module(module)
+
+
+def get_broker() -> dramatiq.Broker:
+    return setup()
+
+
+def ping() -> str:
+    broker = get_broker()
+    if isinstance(broker, RedisBroker):
+        broker.client.ping()
+        return "redis"
+    return "in-process"
+
+
+def start_embedded_worker(threads: int) -> dramatiq.Worker:
+    """Worker threads inside this process: the embedded mode's stand-in for ``loyalmail worker``."""
+    load_actors()
+    worker = dramatiq.Worker(get_broker(), worker_threads=threads, worker_timeout=200)
+    worker.start()
+    return worker

@@ -1,0 +1,84 @@
+"""The one place that maps errors to HTTP: JSON for the API, a readable page for browsers."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from loyalmail.errors import LoyalmailError
+
+log = logging.getLogger("loyalmail")
+
+
+def _wants_json(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith("/api/") or path == "/health":
+        return True
+    return "text/html" not in request.headers.get("accept", "") and not request.headers.get(
+        "hx-request"
+    )
+
+
+def _error_response(
+    request: Request,
+    status: int,
+    message: str,
+    fields: dict[str, str] | None = None,
+    extra: object = None,
+) -> Response:
+    if _wants_json(request):
+        body: dict[str, object] = {"status_code": status, "detail": message}
+        if fields:
+            body["fields"] = fields
+        if extra is not None:
+            body["extra"] = extra
+        return Response(body, status_code=status, media_type=MediaType.JSON)
+    return Template(
+        "error.html",
+        context={"status_code": status, "message": message, "fields": fields or {}},
+        status_code=status,
+    )
+
+
+def domain_error(request: Request, exc: LoyalmailError) -> Response:
+    return _error_response(request, exc.status_hint, exc.message, exc.fields)
+
+
+def http_error(request: Request, exc: HTTPException) -> Response:
+    if isinstance(exc, NotAuthorizedException) and not _wants_json(request):
+        target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
+        if request.headers.get("hx-request"):
+            return Response("", status_code=401, headers={"HX-Redirect": f"/login?next={target}"})
+        return Redirect(f"/login?next={target}")
+    if isinstance(exc, ValidationException):
+        return _error_response(
+            request, exc.status_code, "The request is not valid.", extra=exc.extra
+        )
+    if isinstance(exc, NotFoundException):
+        return _error_response(request, 404, "Not found.")
+    return _error_response(request, exc.status_code, str(exc.detail))
+
+
+def unexpected_error(request: Request, exc: Exception) -> Response:
+    # Logged with the traceback for the operator; the caller sees a plain sentence only.
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _error_response(
+        request, HTTP_500_INTERNAL_SERVER_ERROR, "Something went wrong on our side."
+    )
+
+
+EXCEPTION_HANDLERS = {
+    LoyalmailError: domain_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

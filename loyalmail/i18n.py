@@ -1,0 +1,103 @@
+"""Page languages: babel catalogs (``loyalmail/locale/<lang>/LC_MESSAGES/messages.po``).
+
+The .po files are compiled in memory when first used, so there is no generated file to
+forget to rebuild. The current request's language lives in a context variable that
+Jinja's ``_()`` and :func:`gettext` read.
+"""
+
+from __future__ import annotations
+
+import io
+from contextvars import ContextVar
+from functools import cache
+from pathlib import Path
+
+from babel import Locale, negotiate_locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+from jinja2 import Environment
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+#: Languages the marketer pages are translated into (e-mail texts have their own, wider set).
+PAGE_LOCALES = ("en", "de")
+DEFAULT_LOCALE = "en"
+LANG_COOKIE = "lm_lang"
+
+current_locale: ContextVar[str] = ContextVar("current_locale", default=DEFAULT_LOCALE)
+
+
+@cache
+def translations(locale: str) -> NullTranslations:
+    po_path = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
+    if not po_path.is_file():
+        return NullTranslations()
+    with po_path.open("rb") as po_file:
+        catalog = read_po(po_file, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(fp=buffer)
+
+
+def gettext(message: str) -> str:
+    return translations(current_locale.get()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(current_locale.get()).ngettext(singular, plural, n)
+
+
+def babel_locale() -> Locale:
+    return Locale.parse(current_locale.get())
+
+
+def install(env: Environment) -> None:
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals["current_locale"] = current_locale.get
+    env.globals["page_locales"] = PAGE_LOCALES
+
+
+def choose_locale(
+    query: str | None, cookie: str | None, user_locale: str | None, accept_language: str
+) -> str:
+    for candidate in (query, cookie, user_locale):
+        if candidate and candidate in PAGE_LOCALES:
+            return candidate
+    wanted = [part.split(";")[0].strip().replace("-", "_") for part in accept_language.split(",")]
+    return negotiate_locale([w for w in wanted if w], list(PAGE_LOCALES)) or DEFAULT_LOCALE
+
+
+class LocaleMiddleware:
+    """Sets the request's language: ?lang=, then the cookie, the user's setting, the browser's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from urllib.parse import parse_qs
+
+        headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
+        query = parse_qs(scope.get("query_string", b"").decode()).get("lang", [None])[0]
+        cookies = dict(
+            part.strip().split("=", 1)
+            for part in headers.get("cookie", "").split(";")
+            if "=" in part
+        )
+        user = scope.get("user")
+        locale = choose_locale(
+            query,
+            cookies.get(LANG_COOKIE),
+            getattr(user, "locale", None),
+            headers.get("accept-language", ""),
+        )
+        token = current_locale.set(locale)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            current_locale.reset(token)

@@ -1,0 +1,38 @@
+"""SMTP delivery configured from the settings: host, port, TLS mode and login."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from loyalmail.settings import Settings, get_settings
+
+
+def _client(settings: Settings) -> aiosmtplib.SMTP:
+    return aiosmtplib.SMTP(
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        use_tls=settings.smtp_security == "tls",
+        start_tls=True if settings.smtp_security == "starttls" else False,
+        timeout=settings.smtp_timeout_seconds,
+    )
+
+
+async def send(message: EmailMessage, settings: Settings | None = None) -> str:
+    """Send one message; returns the server's reply. Raises aiosmtplib errors on failure."""
+    settings = settings or get_settings()
+    client = _client(settings)
+    async with client:
+        if settings.smtp_username:
+            await client.login(settings.smtp_username, settings.smtp_password)
+        _errors, reply = await client.send_message(message)
+    return reply
+
+
+async def ping(settings: Settings | None = None) -> str:
+    settings = settings or get_settings()
+    client = _client(settings)
+    async with client:
+        code, _message = await client.noop()
+    return f"{settings.smtp_host}:{settings.smtp_port} answered {code}"

@@ -1,0 +1,141 @@
+"""Typed settings, read once from ``LOYALMAIL_*`` environment variables (and ``.env``).
+
+Nothing else in the code base reads the environment: call :func:`get_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import get_type_hints
+
+from dotenv import dotenv_values
+
+PREFIX = "LOYALMAIL_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every setting, with the default used by the embedded one-machine mode."""
+
+    data_dir: Path = Path("./loyalmail-data")
+    #: ``sqlite:///path`` or ``postgresql://user@host:port/db``; empty = SQLite under data_dir.
+    database_url: str = ""
+    #: ``redis://host:6379/0``; empty = in-process broker with a worker thread.
+    redis_url: str = ""
+    #: Signs session cookies, tokens and the erasure hashes. Generated and kept in
+    #: data_dir when empty, so one machine needs no configuration.
+    secret_key: str = ""
+    #: Public base URL used in e-mails (opt-in links).
+    base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str = ""
+    smtp_password: str = ""
+    #: ``none``, ``starttls`` or ``tls`` (implicit TLS, usually port 465).
+    smtp_security: str = "none"
+    smtp_timeout_seconds: float = 30.0
+    #: Envelope sender for system mail (opt-in); merchant mail uses the merchant's sender.
+    mail_from: str = "noreply@loyalmail.localhost"
+    #: Demo mode: a local SMTP catcher and the Outbox page.
+    demo: bool = False
+    session_days: int = 14
+    #: Largest accepted request body (bytes); imports have their own limit.
+    max_body_bytes: int = 1_000_000
+    max_import_bytes: int = 100_000_000
+    log_level: str = "INFO"
+    #: Cookies only over HTTPS. Off by default so the embedded demo works on http://127.0.0.1.
+    secure_cookies: bool = False
+    worker_threads: int = 4
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'loyalmail.sqlite').resolve()}"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.effective_database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def import_dir(self) -> Path:
+        return self.data_dir / "imports"
+
+
+def _convert(name: str, raw: str, kind: object) -> object:
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is Path:
+            return Path(raw)
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"{PREFIX}{name.upper()} has an invalid value: {raw!r}") from exc
+
+
+def load_settings(environ: dict[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Build settings from the environment, ``.env`` filling in what the environment lacks."""
+    source: dict[str, str] = {}
+    dotenv_path = env_file or Path(".env")
+    if dotenv_path.is_file():
+        source.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+    source.update(os.environ if environ is None else environ)
+    hints = get_type_hints(Settings)
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        key = PREFIX + f.name.upper()
+        if key in source:
+            values[f.name] = _convert(f.name, source[key], hints[f.name])
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if settings.smtp_security not in {"none", "starttls", "tls"}:
+        raise SettingsError("LOYALMAIL_SMTP_SECURITY must be none, starttls or tls")
+    if not settings.secret_key:
+        settings = _with_generated_secret(settings)
+    return settings
+
+
+def _with_generated_secret(settings: Settings) -> Settings:
+    # One machine: keep a generated secret next to the data, so restarts keep sessions valid.
+    # Several machines must share LOYALMAIL_SECRET_KEY; the README says so.
+    path = settings.data_dir / "secret_key"
+    if path.is_file():
+        secret = path.read_text().strip()
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_urlsafe(48)
+        path.write_text(secret)
+        path.chmod(0o600)
+    values = {f.name: getattr(settings, f.name) for f in fields(Settings)}
+    values["secret_key"] = secret
+    return Settings(**values)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    """For tests and the CLI, which set the environment before anything reads it."""
+    get_settings.cache_clear()

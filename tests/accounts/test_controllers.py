@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.schemas import MerchantOut, UserOut
+from tests.conftest import login, make_merchant
+
+
+async def test_api_without_credentials_answers_401_json(client: Any) -> None:
+    api = await client.get("/api/merchant")
+    assert api.status_code == 401 and api.json()["detail"]
+
+
+async def test_wrong_password_shows_a_readable_message(client: Any, owner: UserOut) -> None:
+    response = await client.post("/login", data={"email": owner.email, "password": "nope nope"})
+    assert response.status_code == 400
+    assert "Wrong e-mail address or password" in response.text
+
+
+async def test_login_then_unsafe_request_needs_csrf(
+    client: Any, merchant: MerchantOut, owner: UserOut
+) -> None:
+    csrf = await login(client, owner)
+    body = {"name": "New name", "time_zone": "Europe/Paris"}
+    refused = await client.put("/api/merchant", json=body)
+    assert refused.status_code == 403
+    assert (await client.get("/api/merchant")).json()["name"] == merchant.name
+    accepted = await client.put("/api/merchant", json=body, headers={"x-csrf-token": csrf})
+    assert accepted.status_code == 200 and accepted.json()["name"] == "New name"
+
+
+async def test_bearer_token_sees_only_its_merchant(client: Any, api_token: str) -> None:
+    other = await make_merchant(name="Other Shop")
+    headers = {"authorization": f"Bearer {api_token}"}
+    me = (await client.get("/api/merchant", headers=headers)).json()
+    assert me["name"] != other.name
+    bad = await client.get("/api/merchant", headers={"authorization": "Bearer lm_forged"})
+    assert bad.status_code == 401
+
+
+async def test_unknown_fields_and_bad_values_are_422_or_400_with_json(
+    client: Any, api_token: str
+) -> None:
+    headers = {"authorization": f"Bearer {api_token}"}
+    unknown = await client.put("/api/merchant", json={"name": "x", "evil": 1}, headers=headers)
+    assert 400 <= unknown.status_code < 500 and "detail" in unknown.json()
+    zone = await client.put(
+        "/api/merchant", json={"name": "x", "time_zone": "Nowhere/Land"}, headers=headers
+    )
+    assert zone.status_code == 422 and "time_zone" in zone.json()["fields"]
+
+
+async def test_open_redirect_after_login_is_refused(client: Any, owner: UserOut) -> None:
+    response = await client.post(
+        "/login",
+        data={"email": owner.email, "password": "correct horse battery", "next": "//evil.example/"},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/"
+
+
+async def test_health_reports_each_part(client: Any) -> None:
+    response = await client.get("/health")
+    body = response.json()
+    assert set(body) >= {"status", "database", "broker", "mail"}
+    assert body["database"]["ok"] is True

@@ -1,0 +1,150 @@
+"""Shared fixtures: every database test runs on SQLite and, when configured, on PostgreSQL.
+
+``LOYALMAIL_TEST_DATABASE_URL`` (a PostgreSQL database this suite may wipe) and
+``LOYALMAIL_TEST_REDIS_URL`` add the real services. With ``LOYALMAIL_REQUIRE_SERVICES=1``
+(CI) a missing or unreachable service fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+# Settings are read once: point them at a throw-away data directory before anything loads.
+_DATA_DIR = Path(tempfile.mkdtemp(prefix="loyalmail-tests-"))
+os.environ["LOYALMAIL_DATA_DIR"] = str(_DATA_DIR)
+os.environ["LOYALMAIL_SECRET_KEY"] = "test-secret-key-not-for-production"
+os.environ["LOYALMAIL_DATABASE_URL"] = f"sqlite:///{_DATA_DIR / 'boot.sqlite'}"
+os.environ.pop("LOYALMAIL_REDIS_URL", None)
+TEST_DATABASE_URL = os.environ.get("LOYALMAIL_TEST_DATABASE_URL", "")
+TEST_REDIS_URL = os.environ.get("LOYALMAIL_TEST_REDIS_URL", "")
+REQUIRE_SERVICES = os.environ.get("LOYALMAIL_REQUIRE_SERVICES", "") == "1"
+
+import pytest  # noqa: E402
+from piccolo.engine.base import Engine  # noqa: E402
+from piccolo.engine.sqlite import SQLiteEngine  # noqa: E402
+
+from accounts import services as accounts  # noqa: E402
+from accounts.schemas import MerchantCreate, MerchantOut, UserOut  # noqa: E402
+from loyalmail import database  # noqa: E402
+
+ENGINES = ["sqlite", "postgres"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if REQUIRE_SERVICES and not (TEST_DATABASE_URL and TEST_REDIS_URL):
+        raise pytest.UsageError(
+            "LOYALMAIL_REQUIRE_SERVICES=1 needs LOYALMAIL_TEST_DATABASE_URL and "
+            "LOYALMAIL_TEST_REDIS_URL"
+        )
+
+
+def service_missing(what: str, reason: str) -> None:
+    """Skip with the reason on a laptop; fail in CI, where the service must be there."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{what} is required (LOYALMAIL_REQUIRE_SERVICES=1) but {reason}")
+    pytest.skip(f"{what} not available: {reason}")
+
+
+async def _reset_postgres(url: str) -> Engine:
+    engine = database.make_engine(url)
+    name = url.rsplit("/", 1)[-1]
+    if "test" not in name:
+        raise pytest.UsageError(f"refusing to wipe {name!r}: the test database name must say test")
+    try:
+        await engine.run_ddl("DROP SCHEMA IF EXISTS public CASCADE")
+        await engine.run_ddl("CREATE SCHEMA public")
+    except OSError as exc:
+        service_missing("PostgreSQL", str(exc))
+    return engine
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+async def db(request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
+    """A migrated, empty database on one engine; tests isolate by creating their own merchant."""
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    engine: Engine
+    if request.param == "sqlite":
+        engine = SQLiteEngine(path=str(_DATA_DIR / "tests.sqlite"), timeout=30)
+    else:
+        if not TEST_DATABASE_URL:
+            service_missing("PostgreSQL", "LOYALMAIL_TEST_DATABASE_URL is not set")
+        engine = await _reset_postgres(TEST_DATABASE_URL)
+    database.use_engine(engine)
+    result = await run_forwards("all")
+    assert result.success, result.message
+    yield engine
+
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+async def merchant(db: Engine) -> MerchantOut:
+    return await make_merchant()
+
+
+async def make_merchant(**brand: object) -> MerchantOut:
+    n = next(_counter)
+    values: dict[str, object] = {
+        "slug": f"shop-{os.getpid()}-{n}",
+        "name": f"Shop {n}",
+        "sender_email": "news@shop.example",
+        "sender_name": f"Shop {n}",
+        "time_zone": "Europe/Berlin",
+        "currency": "EUR",
+    }
+    values.update(brand)
+    return await accounts.create_merchant(MerchantCreate(**values))  # type: ignore[arg-type]
+
+
+async def make_owner(merchant: MerchantOut, password: str = "correct horse battery") -> UserOut:
+    return await accounts.create_user(
+        merchant.id,
+        f"owner-{merchant.slug}@example.com",
+        password,
+        name="Olga Owner",
+        role="owner",
+    )
+
+
+@pytest.fixture
+async def owner(merchant: MerchantOut) -> UserOut:
+    return await make_owner(merchant)
+
+
+@pytest.fixture
+async def api_token(merchant: MerchantOut) -> str:
+    created = await accounts.create_api_token(merchant.id, "tests")
+    return created.token
+
+
+@pytest.fixture
+async def client(db: Engine) -> AsyncIterator[object]:
+    """The whole app in-process (no connection pool: the test engine is already bound)."""
+    from litestar.testing import AsyncTestClient
+
+    from loyalmail.app import create_app
+
+    async with AsyncTestClient(app=create_app(use_pool=False)) as test_client:
+        yield test_client
+
+
+async def login(client: object, user: UserOut, password: str = "correct horse battery") -> str:
+    """Log in through the form; returns the session's CSRF token for unsafe requests."""
+    from accounts.services import resolve_session
+    from loyalmail.auth import SESSION_COOKIE
+
+    response = await client.post(  # type: ignore[attr-defined]
+        "/login",
+        data={"email": user.email, "password": password, "next": "/"},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    principal = await resolve_session(client.cookies[SESSION_COOKIE])  # type: ignore[attr-defined]
+    assert principal is not None
+    return principal.csrf_token
