@@ -13,7 +13,7 @@ from piccolo.table import Table
 
 
 class Merchant(Table, tablename="merchant"):
-    id = Serial(primary_key=True)
+    id: Serial  # created by Piccolo; declared for the type checker
     slug = Varchar(length=64, unique=True)
     name = Varchar(length=200)
     # Brand profile: every newsletter carries it in its locked frame.
@@ -40,7 +40,7 @@ class Merchant(Table, tablename="merchant"):
 
 
 class User(Table, tablename="marketer_user"):
-    id = Serial(primary_key=True)
+    id: Serial  # created by Piccolo; declared for the type checker
     merchant = ForeignKey(references=Merchant, null=False)
     # Stored lower-cased: one login per address across the installation.
     email = Varchar(length=254, unique=True)
@@ -54,7 +54,7 @@ class User(Table, tablename="marketer_user"):
 
 
 class WebSession(Table, tablename="web_session"):
-    id = Serial(primary_key=True)
+    id: Serial  # created by Piccolo; declared for the type checker
     # Only a SHA-256 of the cookie value is stored: a database leak yields no live sessions.
     token_hash = Varchar(length=64, unique=True)
     user = ForeignKey(references=User, null=False)
@@ -65,7 +65,7 @@ class WebSession(Table, tablename="web_session"):
 
 
 class ApiToken(Table, tablename="api_token"):
-    id = Serial(primary_key=True)
+    id: Serial  # created by Piccolo; declared for the type checker
     merchant = ForeignKey(references=Merchant, null=False)
     name = Varchar(length=100)
     # The first characters, shown in lists so a token can be recognised without revealing it.

@@ -20,7 +20,7 @@ from accounts.tables import Merchant, User
 
 
 class Customer(Table, tablename="customer"):
-    id = Serial(primary_key=True)
+    id: Serial  # created by Piccolo; declared for the type checker
     # Composite unique and sort indexes are created by raw SQL in the migration: Piccolo's
     # Unique constraint is added with ALTER TABLE, which SQLite does not support.
     merchant = ForeignKey(references=Merchant, null=False, index=True)
@@ -55,7 +55,7 @@ class Customer(Table, tablename="customer"):
 
 
 class Purchase(Table, tablename="purchase"):
-    id = Serial(primary_key=True)
+    id: Serial  # created by Piccolo; declared for the type checker
     merchant = ForeignKey(references=Merchant, null=False, index=True)
     customer = ForeignKey(references=Customer, null=False, index=True)
     kind = Varchar(length=10)  # purchase | refund | exchange
@@ -71,7 +71,7 @@ class Purchase(Table, tablename="purchase"):
 class ConsentEvent(Table, tablename="consent_event"):
     """Append-only: rows are inserted, never updated. Erasure deletes them with the customer."""
 
-    id = Serial(primary_key=True)
+    id: Serial  # created by Piccolo; declared for the type checker
     merchant = ForeignKey(references=Merchant, null=False, index=True)
     customer = ForeignKey(references=Customer, null=False, index=True)
     action = Varchar(length=12)  # requested | confirmed | withdrawn | resubscribed
@@ -87,7 +87,7 @@ class ConsentEvent(Table, tablename="consent_event"):
 class Suppression(Table, tablename="suppression"):
     """Addresses that must never come back without a fresh opt-in, kept as a keyed hash only."""
 
-    id = Serial(primary_key=True)
+    id: Serial  # created by Piccolo; declared for the type checker
     merchant = ForeignKey(references=Merchant, null=False, index=True)
     email_hash = Varchar(length=64)
     reason = Varchar(length=12)  # erased | bounced | complaint
@@ -95,7 +95,7 @@ class Suppression(Table, tablename="suppression"):
 
 
 class ImportJob(Table, tablename="import_job"):
-    id = Serial(primary_key=True)
+    id: Serial  # created by Piccolo; declared for the type checker
     merchant = ForeignKey(references=Merchant, null=False, index=True)
     created_by = ForeignKey(references=User, null=True)
     filename = Varchar(length=255)
@@ -119,7 +119,7 @@ class ImportJob(Table, tablename="import_job"):
 class ImportIssue(Table, tablename="import_issue"):
     """One line of an import's report: a row that was rejected (or suppressed), and why."""
 
-    id = Serial(primary_key=True)
+    id: Serial  # created by Piccolo; declared for the type checker
     merchant = ForeignKey(references=Merchant, null=False)
     job = ForeignKey(references=ImportJob, null=False, index=True)
     row_number = Integer()

@@ -7,7 +7,7 @@ a unique index gives the same guarantee on both engines.
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine.finder import engine_finder
 
-ID = "2026-11-23T19:02:41:536632"
+ID = "2026-11-23T19:07:44:655055"
 VERSION = "1.38.0"
 DESCRIPTION = "composite indexes"
 
