@@ -1,0 +1,235 @@
+"""Typed values at the edge of the customers app (API bodies, service results)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+from email_validator import EmailNotValidError, validate_email
+
+from loyalmail.errors import ValidationFailed, _
+
+CustomerType = Literal["loyal", "member", "non_member"]
+EmailStatus = Literal["unverified", "pending", "verified"]
+Gender = Literal["female", "male", "diverse", ""]
+ConsentSource = Literal["form", "qr", "import", "marketer", "api", "link"]
+ConsentAction = Literal["requested", "confirmed", "withdrawn", "resubscribed"]
+PurchaseKind = Literal["purchase", "refund", "exchange"]
+CUSTOMER_TYPES: tuple[str, ...] = ("loyal", "member", "non_member")
+GENDERS: tuple[str, ...] = ("female", "male", "diverse", "")
+
+Name = Annotated[str, msgspec.Meta(max_length=100)]
+CountryCode = Annotated[str, msgspec.Meta(pattern=r"^([A-Z]{2})?$")]
+PostalCode = Annotated[str, msgspec.Meta(max_length=20)]
+LocaleCode = Annotated[str, msgspec.Meta(pattern=r"^([a-z]{2}([_-][A-Z]{2})?)?$")]
+Phone = Annotated[str, msgspec.Meta(max_length=50)]
+CustomValue = str | int | float | bool | None
+CustomFields = Annotated[dict[str, CustomValue], msgspec.Meta(max_properties=50)]
+CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+#: Major units as a decimal ("19.90"); stored as integer minor units.
+Amount = Annotated[Decimal, msgspec.Meta(ge=Decimal("-100000000"), le=Decimal("100000000"))]
+
+
+def normalize_email(raw: str) -> tuple[str, str]:
+    """(address as given but cleaned, normalised key for uniqueness), or ValidationFailed.
+
+    No DNS lookups: validation must be fast and work offline. Internationalised addresses are
+    accepted; the key is the lower-cased normalised form, so case never creates a duplicate.
+    """
+    candidate = raw.strip()
+    if not candidate or len(candidate) > 254 or any(c in candidate for c in "\r\n\0"):
+        raise ValidationFailed(
+            _("This is not a valid e-mail address."), fields={"email": _("invalid address")}
+        )
+    try:
+        valid = validate_email(candidate, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValidationFailed(
+            _("This is not a valid e-mail address."), fields={"email": str(exc)}
+        ) from exc
+    return valid.normalized, valid.normalized.lower()
+
+
+class CustomerCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+    first_name: Name = ""
+    last_name: Name = ""
+    gender: Gender = ""
+    birth_date: date | None = None
+    locale: LocaleCode = ""
+    country: CountryCode = ""
+    city: Name = ""
+    postal_code: PostalCode = ""
+    phone: Phone = ""
+    customer_type: CustomerType = "non_member"
+    custom_fields: CustomFields = {}
+    #: Send the double opt-in e-mail now (the address stays unverified until confirmed).
+    send_optin: bool = True
+
+
+class CustomerUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Only the fields present are changed. E-mail status changes only through opt-in."""
+
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)] | msgspec.UnsetType = (
+        msgspec.UNSET
+    )
+    first_name: Name | msgspec.UnsetType = msgspec.UNSET
+    last_name: Name | msgspec.UnsetType = msgspec.UNSET
+    gender: Gender | msgspec.UnsetType = msgspec.UNSET
+    birth_date: date | None | msgspec.UnsetType = msgspec.UNSET
+    locale: LocaleCode | msgspec.UnsetType = msgspec.UNSET
+    country: CountryCode | msgspec.UnsetType = msgspec.UNSET
+    city: Name | msgspec.UnsetType = msgspec.UNSET
+    postal_code: PostalCode | msgspec.UnsetType = msgspec.UNSET
+    phone: Phone | msgspec.UnsetType = msgspec.UNSET
+    customer_type: CustomerType | msgspec.UnsetType = msgspec.UNSET
+    custom_fields: CustomFields | msgspec.UnsetType = msgspec.UNSET
+    #: False unsubscribes. True re-subscribes only with a fresh opt-in (never silently).
+    subscribed: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class CustomerOut(msgspec.Struct, kw_only=True):
+    id: int
+    email: str
+    first_name: str
+    last_name: str
+    gender: str
+    birth_date: date | None
+    locale: str
+    country: str
+    city: str
+    postal_code: str
+    phone: str
+    customer_type: CustomerType
+    email_status: EmailStatus
+    subscribed: bool
+    unsubscribed_at: datetime | None
+    source: str
+    custom_fields: dict[str, CustomValue]
+    created_at: datetime
+    updated_at: datetime
+    purchase_count: int
+    refund_count: int
+    #: Major units in the merchant's currency.
+    lifetime_value: Decimal
+    first_purchase_at: datetime | None
+    last_purchase_at: datetime | None
+
+
+SortKey = Literal[
+    "created_at", "email", "last_name", "first_name", "lifetime_value", "purchase_count",
+    "last_purchase_at", "city", "country",
+]
+
+
+class CustomerQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Search and filters of the customer list (API query and page form alike)."""
+
+    q: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    customer_type: CustomerType | None = None
+    email_status: EmailStatus | None = None
+    subscribed: bool | None = None
+    gender: Gender | None = None
+    country: CountryCode | None = None
+    city: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    postal_code: PostalCode | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    sort: SortKey = "created_at"
+    order: Literal["asc", "desc"] = "desc"
+    page: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1
+    per_page: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
+
+
+class CustomerPage(msgspec.Struct, kw_only=True):
+    items: list[CustomerOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class PurchaseCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    kind: PurchaseKind = "purchase"
+    #: Positive for purchases and refunds; an exchange may be negative (money returned).
+    amount: Amount
+    #: Defaults to the merchant's currency; another currency is refused.
+    currency: CurrencyCode | None = None
+    occurred_at: datetime | None = None
+    reference: Annotated[str, msgspec.Meta(max_length=100)] = ""
+
+
+class PurchaseOut(msgspec.Struct, kw_only=True):
+    id: int
+    customer_id: int
+    kind: PurchaseKind
+    amount: Decimal
+    currency: str
+    occurred_at: datetime
+    reference: str
+
+
+class Insights(msgspec.Struct, kw_only=True):
+    customer_id: int
+    currency: str
+    lifetime_value: Decimal
+    purchase_count: int
+    refund_count: int
+    refund_total: Decimal
+    average_purchase: Decimal | None
+    first_purchase_at: datetime | None
+    last_purchase_at: datetime | None
+
+
+ActivitySort = Literal["occurred_at", "kind", "amount"]
+
+
+class ActivityPage(msgspec.Struct, kw_only=True):
+    items: list[PurchaseOut]
+    total: int
+    page: int
+    per_page: int
+
+
+class ConsentEventOut(msgspec.Struct, kw_only=True):
+    id: int
+    action: ConsentAction
+    source: ConsentSource
+    email: str
+    ip: str
+    user_agent: str
+    wording_version: str
+    actor: str
+    created_at: datetime
+
+
+class BirthdayOut(msgspec.Struct, kw_only=True):
+    customer: CustomerOut
+    next_birthday: date
+    turns: int
+
+
+class LatestPurchase(msgspec.Struct, kw_only=True):
+    purchase: PurchaseOut
+    customer_email: str
+    customer_name: str
+
+
+class DashboardTotals(msgspec.Struct, kw_only=True):
+    customers: int
+    loyal: int
+    verified: int
+    sales: Decimal
+    purchases: int
+    #: Customers with two or more purchases.
+    returning_customers: int
+    currency: str
+
+
+class Dashboard(msgspec.Struct, kw_only=True):
+    totals: DashboardTotals
+    newest: list[CustomerOut]
+    top: list[CustomerOut]
+    latest_purchases: list[LatestPurchase]
+    upcoming_birthdays: list[BirthdayOut]
