@@ -24,20 +24,20 @@ _broker: dramatiq.Broker | None = None
 _lock = threading.Lock()
 
 
+def make_broker(redis_url: str) -> dramatiq.Broker:
+    broker: dramatiq.Broker = RedisBroker(url=redis_url) if redis_url else StubBroker()
+    broker.add_middleware(AsyncIO())
+    return broker
+
+
 def setup(settings: Settings | None = None) -> dramatiq.Broker:
     """Create the broker once per process and make it dramatiq's global broker."""
     global _broker
     with _lock:
         if _broker is None:
             settings = settings or get_settings()
-            broker: dramatiq.Broker
-            if settings.redis_url:
-                broker = RedisBroker(url=settings.redis_url)
-            else:
-                broker = StubBroker()
-            broker.add_middleware(AsyncIO())
-            dramatiq.set_broker(broker)
-            _broker = broker
+            _broker = make_broker(settings.redis_url)
+            dramatiq.set_broker(_broker)
         return _broker
 
 
@@ -45,6 +45,22 @@ def load_actors() -> None:
     setup()
     for module in ACTOR_MODULES:
         importlib.import_module(module)
+
+
+def use_broker(broker: dramatiq.Broker) -> None:
+    """Make ``broker`` the global one and move every declared actor onto it (tests use this
+    to run the same jobs on the in-process broker and on Redis)."""
+    global _broker
+    with _lock:
+        previous = _broker
+        _broker = broker
+        dramatiq.set_broker(broker)
+    load_actors()
+    if previous is not None and previous is not broker:
+        for name in previous.get_declared_actors():
+            actor = previous.get_actor(name)
+            actor.broker = broker
+            broker.declare_actor(actor)
 
 
 def get_broker() -> dramatiq.Broker:

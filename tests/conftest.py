@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 # Settings are read once: point them at a throw-away data directory before anything loads.
@@ -148,3 +148,45 @@ async def login(client: object, user: UserOut, password: str = "correct horse ba
     principal = await resolve_session(client.cookies[SESSION_COOKIE])  # type: ignore[attr-defined]
     assert principal is not None
     return principal.csrf_token
+
+
+class Jobs:
+    """The broker the tests run jobs on, with a real dramatiq worker consuming it."""
+
+    def __init__(self, kind: str, broker: object, worker: object) -> None:
+        self.kind = kind
+        self.broker = broker
+        self.worker = worker
+
+    def drain(self, timeout_ms: int = 30_000) -> None:
+        """Wait until every queue is empty and the worker is idle."""
+        for queue in self.broker.get_declared_queues():  # type: ignore[attr-defined]
+            self.broker.join(queue, timeout=timeout_ms)  # type: ignore[attr-defined]
+        self.worker.join()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session", params=["inprocess", "redis"])
+def jobs(request: pytest.FixtureRequest) -> Iterator[Jobs]:
+    """Background jobs on the in-process broker and, when configured, on Redis."""
+    import dramatiq
+
+    from loyalmail import broker as broker_setup
+
+    if request.param == "redis":
+        if not TEST_REDIS_URL:
+            service_missing("Redis", "LOYALMAIL_TEST_REDIS_URL is not set")
+        import redis
+
+        try:
+            redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+        except redis.exceptions.ConnectionError as exc:
+            service_missing("Redis", str(exc))
+    broker = broker_setup.make_broker(TEST_REDIS_URL if request.param == "redis" else "")
+    broker_setup.use_broker(broker)
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        yield Jobs(request.param, broker, worker)
+    finally:
+        worker.stop()
+        broker.close()
