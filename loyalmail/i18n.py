@@ -49,6 +49,21 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(current_locale.get()).ngettext(singular, plural, n)
 
 
+def recipient_locale(wanted: str, fallback: str = DEFAULT_LOCALE) -> str:
+    """The recipient language to use for ``wanted`` (e.g. "de_AT" → "de")."""
+    for candidate in (wanted, fallback):
+        base = (candidate or "").replace("-", "_").split("_")[0].lower()
+        if base == "no" or base == "nn":
+            base = "nb"
+        if base in RECIPIENT_LOCALES:
+            return base
+    return DEFAULT_LOCALE
+
+
+def email_gettext(locale: str, message: str) -> str:
+    return translations(recipient_locale(locale), "email").gettext(message)
+
+
 def babel_locale() -> Locale:
     return Locale.parse(current_locale.get())
 

@@ -1,0 +1,1 @@
+"""HTTP handlers of the customers app: JSON API, import/export, pages."""

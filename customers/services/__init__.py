@@ -1,0 +1,1 @@
+"""Customer services: one module per concern; they know nothing of HTTP."""
