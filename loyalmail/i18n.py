@@ -28,9 +28,14 @@ LANG_COOKIE = "lm_lang"
 current_locale: ContextVar[str] = ContextVar("current_locale", default=DEFAULT_LOCALE)
 
 
+#: Languages of everything a recipient reads (e-mails and recipient pages), domain "email".
+RECIPIENT_LOCALES = ("en", "de", "fr", "nb", "fi", "sr")
+
+
 @cache
-def translations(locale: str) -> NullTranslations:
-    po_path = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
+def translations(locale: str, domain: str = "messages") -> NullTranslations:
+    """Domain "messages" is the marketer's pages; "email" what recipients read."""
+    po_path = LOCALE_DIR / locale / "LC_MESSAGES" / f"{domain}.po"
     if not po_path.is_file():
         return NullTranslations()
     with po_path.open("rb") as po_file:
