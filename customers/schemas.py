@@ -119,8 +119,15 @@ class CustomerOut(msgspec.Struct, kw_only=True):
 
 
 SortKey = Literal[
-    "created_at", "email", "last_name", "first_name", "lifetime_value", "purchase_count",
-    "last_purchase_at", "city", "country",
+    "created_at",
+    "email",
+    "last_name",
+    "first_name",
+    "lifetime_value",
+    "purchase_count",
+    "last_purchase_at",
+    "city",
+    "country",
 ]
 
 
