@@ -64,3 +64,26 @@ async def test_health_reports_each_part(client: Any) -> None:
     body = response.json()
     assert set(body) >= {"status", "database", "broker", "mail"}
     assert body["database"]["ok"] is True
+
+
+async def test_a_10_mb_body_is_refused_with_413_json(client: Any, api_token: str) -> None:
+    headers = {"authorization": f"Bearer {api_token}", "content-type": "application/json"}
+    huge = b'{"name": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+    response = await client.put("/api/merchant", content=huge, headers=headers)
+    assert response.status_code == 413 and "detail" in response.json()
+    assert (await client.get("/api/merchant", headers=headers)).json()["name"] != "x"
+
+
+async def test_staff_may_read_but_not_change_the_brand(client: Any, merchant: MerchantOut) -> None:
+    from accounts.services import create_user
+
+    staff = await create_user(
+        merchant.id, f"staff-{merchant.slug}@example.com", "staff password 1", role="staff"
+    )
+    csrf = await login(client, staff, "staff password 1")
+    assert (await client.get("/api/merchant")).status_code == 200
+    refused = await client.put(
+        "/api/merchant", json={"name": "Hijacked"}, headers={"x-csrf-token": csrf}
+    )
+    assert refused.status_code == 403
+    assert (await client.get("/api/merchant")).json()["name"] == merchant.name
