@@ -26,10 +26,11 @@ PostalCode = Annotated[str, msgspec.Meta(max_length=20)]
 LocaleCode = Annotated[str, msgspec.Meta(pattern=r"^([a-z]{2}([_-][A-Z]{2})?)?$")]
 Phone = Annotated[str, msgspec.Meta(max_length=50)]
 CustomValue = str | int | float | bool | None
-CustomFields = Annotated[dict[str, CustomValue], msgspec.Meta(max_properties=50)]
+CustomFields = Annotated[dict[str, CustomValue], msgspec.Meta(max_length=50)]
 CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
 #: Major units as a decimal ("19.90"); stored as integer minor units.
-Amount = Annotated[Decimal, msgspec.Meta(ge=Decimal("-100000000"), le=Decimal("100000000"))]
+#: msgspec cannot constrain Decimals: the purchases service checks finiteness and range.
+Amount = Decimal
 
 
 def normalize_email(raw: str) -> tuple[str, str]:
@@ -116,6 +117,8 @@ class CustomerOut(msgspec.Struct, kw_only=True):
     lifetime_value: Decimal
     first_purchase_at: datetime | None
     last_purchase_at: datetime | None
+    #: When the last opt-in e-mail went out (None: not sent yet, e.g. still queued).
+    optin_sent_at: datetime | None = None
 
 
 SortKey = Literal[

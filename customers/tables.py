@@ -105,6 +105,14 @@ class ImportJob(Table, tablename="import_job"):
     status = Varchar(length=12, default="uploaded")
     consent_source = Varchar(length=12, default="import")
     mark_verified = Boolean(default=False)
+    #: New addresses become pending and get the opt-in mail.
+    send_optin = Boolean(default=False)
+    #: Who started it (a marketer's e-mail or "token:<name>"), written into the consent log.
+    actor = Varchar(length=254, default="")
+    #: What the reader noticed that the marketer should know (encoding fallback, ignored columns).
+    notes = Text(default="")
+    #: Apply's resume point: the last file row whose batch is committed.
+    rows_processed = Integer(default=0)
     rows_total = Integer(default=0)
     rows_new = Integer(default=0)
     rows_updated = Integer(default=0)
@@ -125,5 +133,5 @@ class ImportIssue(Table, tablename="import_issue"):
     row_number = Integer()
     email = Varchar(length=254, default="")
     column = Varchar(length=64, default="")
-    kind = Varchar(length=12, default="invalid")  # invalid | suppressed
+    kind = Varchar(length=12, default="invalid")  # invalid | duplicate | suppressed
     message = Text()

@@ -33,12 +33,27 @@ PAGE_DIRS = [
 
 def route_handlers() -> list[ControllerRouterHandler]:
     from accounts.controllers import AccountApiController, LoginController
+    from accounts.page_controllers import SettingsPagesController
+    from customers.controllers.api import CustomerApiController
+    from customers.controllers.import_pages import ImportPagesController
+    from customers.controllers.imports import ImportApiController
+    from customers.controllers.optin import OptinController
+    from customers.controllers.pages import CustomerPagesController
     from loyalmail.health import health
+    from loyalmail.pages_controller import LanguageController, ShellPagesController
 
     return [
         health,
         LoginController,
         AccountApiController,
+        LanguageController,
+        ShellPagesController,
+        SettingsPagesController,
+        CustomerPagesController,
+        ImportPagesController,
+        CustomerApiController,
+        OptinController,
+        ImportApiController,
         create_static_files_router(path="/static", directories=[ROOT / "loyalmail" / "static"]),
     ]
 

@@ -189,12 +189,18 @@ def demo(
     data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its data")] = Path(
         "./loyalmail-data"
     ),
-    customers: Annotated[int, typer.Option(help="How many demo customers to seed")] = 5000,
+    customers: Annotated[int, typer.Option(min=0, help="How many demo customers to seed")] = 5000,
+    smtp_port: Annotated[
+        int, typer.Option(help="The SMTP catcher's port; a free one is picked if it is taken")
+    ] = 8025,
 ) -> None:
     """Migrate, seed a demo shop and run everything on this machine (SQLite, SMTP catcher)."""
-    from loyalmail.demo import run_demo
+    from loyalmail.demo import DemoStartFailed, run_demo
 
-    run_demo(host=host, port=port, data_dir=data_dir, customers=customers)
+    try:
+        run_demo(host=host, port=port, data_dir=data_dir, customers=customers, smtp_port=smtp_port)
+    except DemoStartFailed as exc:
+        fail(str(exc))
 
 
 def main() -> None:

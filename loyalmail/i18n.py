@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import io
 from contextvars import ContextVar
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel import Locale, negotiate_locale
+from babel import Locale, dates, negotiate_locale, numbers
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -73,11 +76,88 @@ def babel_locale() -> Locale:
     return Locale.parse(current_locale.get())
 
 
+def translate_text(message: object) -> str:
+    """Translate a message that is data, not a literal (e.g. an error from a service).
+
+    Jinja's newstyle ``_()`` marks its result as safe HTML under autoescape, so a message that
+    might carry user input must go through this plain-string filter instead: it stays escaped.
+    """
+    return gettext(str(message)) if message else ""
+
+
+def format_money(amount: Decimal | int | float | None, currency: str = "EUR") -> str:
+    if amount is None:
+        return ""
+    return numbers.format_currency(amount, currency, locale=babel_locale())
+
+
+def format_number(value: Decimal | int | float | None) -> str:
+    if value is None:
+        return ""
+    return numbers.format_decimal(value, locale=babel_locale())
+
+
+def _zone(time_zone: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(time_zone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def format_day(value: date | datetime | None, style: str = "medium", time_zone: str = "") -> str:
+    """A calendar day; a point in time is first moved into ``time_zone`` (the merchant's)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        value = aware.astimezone(_zone(time_zone)).date() if time_zone else aware.date()
+    return dates.format_date(value, format=style, locale=babel_locale())
+
+
+def format_birthday(value: date | None) -> str:
+    """Day and month only, in the page language's order ("Nov 23", "23. Nov.")."""
+    if value is None:
+        return ""
+    return dates.format_skeleton("MMMd", value, locale=babel_locale())
+
+
+def format_moment(value: datetime | None, time_zone: str = "UTC", style: str = "medium") -> str:
+    """A point in time shown in the merchant's time zone (stored values are UTC)."""
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return dates.format_datetime(
+        value, format=style, tzinfo=_zone(time_zone), locale=babel_locale()
+    )
+
+
+def country_name(code: str | None) -> str:
+    if not code:
+        return ""
+    return babel_locale().territories.get(code.upper(), code)
+
+
+def language_name(code: str | None) -> str:
+    if not code:
+        return ""
+    base = code.replace("-", "_").split("_")[0]
+    return babel_locale().languages.get(base, code)
+
+
 def install(env: Environment) -> None:
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(gettext, ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals["current_locale"] = current_locale.get
     env.globals["page_locales"] = PAGE_LOCALES
+    env.filters["t"] = translate_text
+    env.filters["money"] = format_money
+    env.filters["number"] = format_number
+    env.filters["day"] = format_day
+    env.filters["moment"] = format_moment
+    env.filters["birthday"] = format_birthday
+    env.filters["country"] = country_name
+    env.filters["language"] = language_name
 
 
 def choose_locale(

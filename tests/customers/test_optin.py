@@ -1,0 +1,270 @@
+"""Double opt-in end to end: a real SMTP server (aiosmtpd), real jobs, the public pages."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from accounts.schemas import MerchantOut
+from customers.schemas import CustomerCreate, CustomerUpdate
+from customers.services import consent, customers
+from customers.services.suppression import is_suppressed
+from customers.tables import ConsentEvent, Customer
+from loyalmail.catcher import start_catcher
+from loyalmail.i18n import RECIPIENT_LOCALES
+from loyalmail.settings import get_settings, reset_settings_cache
+from tests.conftest import Jobs, make_merchant
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def smtp_settings_port(port: int) -> Iterator[None]:
+    """Point the (read-once) settings at ``port`` for a while, then restore them."""
+    previous = os.environ.get("LOYALMAIL_SMTP_PORT")
+    os.environ["LOYALMAIL_SMTP_PORT"] = str(port)
+    reset_settings_cache()
+    assert get_settings().smtp_port == port
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("LOYALMAIL_SMTP_PORT", None)
+        else:
+            os.environ["LOYALMAIL_SMTP_PORT"] = previous
+        reset_settings_cache()
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[Path]:
+    """aiosmtpd (the demo's catcher) on a free port, with the settings pointing at it."""
+    outbox = Path(tempfile.mkdtemp(prefix="loyalmail-optin-outbox-"))
+    port = _free_port()
+    controller = start_catcher(outbox, host="127.0.0.1", port=port)
+    try:
+        with smtp_settings_port(port):
+            yield outbox
+    finally:
+        controller.stop()
+
+
+def _mails_to(outbox: Path, address: str) -> list[EmailMessage]:
+    parser = BytesParser(policy=policy.default)
+    found = [parser.parsebytes(path.read_bytes()) for path in sorted(outbox.glob("*.eml"))]
+    return [m for m in found if address in str(m["To"])]
+
+
+async def mail_to(outbox: Path, address: str, count: int = 1) -> EmailMessage:
+    """Wait (at most 20 s, without blocking the loop) for ``count`` mails to ``address``."""
+    async with asyncio.timeout(20):
+        while True:
+            mine = await asyncio.to_thread(_mails_to, outbox, address)
+            if len(mine) >= count:
+                return mine[-1]
+            await asyncio.sleep(0.05)
+
+
+def link_in(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    match = re.search(r"https?://\S+/r/optin/\S+", body.get_content())
+    assert match, body.get_content()
+    return match.group(0)
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+async def test_optin_end_to_end_over_smtp(
+    client: Any, merchant: MerchantOut, api_token: str, jobs: Jobs, smtp: Path
+) -> None:
+    address = f"claire.{merchant.slug}.{jobs.kind}@example.fr"
+    created = await client.post(
+        "/api/customers",
+        json={"email": address, "first_name": "Claire", "locale": "fr"},
+        headers={**auth(api_token), "user-agent": "integration/1.0"},
+    )
+    assert created.status_code == 201, created.text
+    customer = created.json()
+    assert customer["email_status"] == "pending"
+
+    message = await mail_to(smtp, address)
+    assert message["Subject"] == f"Veuillez confirmer votre adresse e-mail pour {merchant.name}"
+    assert message["From"].addresses[0].addr_spec == merchant.sender_email
+    assert message["From"].addresses[0].display_name == merchant.sender_name
+    html = message.get_body(preferencelist=("html",))
+    assert html is not None and "Confirmer mon adresse" in html.get_content()
+    url = link_in(message)
+    assert url.startswith(get_settings().base_url + "/r/optin/")
+    path = urlparse(url).path
+
+    # A GET (what a mail scanner does) shows the button and changes nothing.
+    page = await client.get(path)
+    assert page.status_code == 200
+    assert "Confirmer mon adresse" in page.text and 'method="post"' in page.text
+    assert merchant.name in page.text and 'lang="fr"' in page.text
+    row = await Customer.select().where(Customer.id == customer["id"]).first()
+    assert row is not None and row["email_status"] == "pending" and row["optin_sent_at"]
+
+    done = await client.post(path, headers={"user-agent": "Firefox/130"})
+    assert done.status_code == 200 and "Merci" in done.text
+    again = await client.post(path, headers={"user-agent": "Firefox/130"})
+    assert again.status_code == 200  # a second click is harmless
+
+    confirmed = await client.get(f"/api/customers/{customer['id']}", headers=auth(api_token))
+    assert confirmed.json()["email_status"] == "verified" and confirmed.json()["subscribed"]
+    log = (
+        await client.get(f"/api/customers/{customer['id']}/consent", headers=auth(api_token))
+    ).json()
+    assert [e["action"] for e in log] == ["requested", "confirmed"]
+    assert log[0]["source"] == "api" and log[0]["actor"].startswith("token:")
+    assert log[0]["user_agent"] == "integration/1.0"
+    assert log[1]["source"] == "link" and log[1]["user_agent"] == "Firefox/130"
+    assert log[1]["ip"] and log[1]["wording_version"] == customers.OPTIN_WORDING_VERSION
+
+    # The job is idempotent: running it again for this request sends nothing.
+    assert await consent.send_optin_message(customer["id"]) is False
+
+
+async def test_resend_mails_again_and_confirmed_addresses_are_refused(
+    client: Any, merchant: MerchantOut, api_token: str, jobs: Jobs, smtp: Path
+) -> None:
+    address = f"resend.{merchant.slug}.{jobs.kind}@example.com"
+    created = await customers.create_customer(merchant.id, CustomerCreate(email=address))
+    await mail_to(smtp, address)
+    resent = await client.post(f"/api/customers/{created.id}/optin", headers=auth(api_token))
+    assert resent.status_code == 200 and resent.json()["email_status"] == "pending"
+    second = await mail_to(smtp, address, count=2)
+    await client.post(urlparse(link_in(second)).path)
+    refused = await client.post(f"/api/customers/{created.id}/optin", headers=auth(api_token))
+    assert refused.status_code == 409 and "confirmed already" in refused.json()["detail"]
+
+
+async def test_tampered_or_foreign_tokens_show_a_404_page_and_change_nothing(
+    client: Any, merchant: MerchantOut, smtp: Path
+) -> None:
+    c = await customers.create_customer(
+        merchant.id, CustomerCreate(email="tamper@example.com", locale="de")
+    )
+    good = urlparse(consent.optin_url(merchant.id, c.id, "tamper@example.com")).path
+    forged = good[:-3] + ("abc" if not good.endswith("abc") else "xyz")
+    other = await make_merchant()
+    foreign = urlparse(consent.optin_url(other.id, c.id, "tamper@example.com")).path
+    stale = urlparse(consent.optin_url(merchant.id, c.id, "previous@example.com")).path
+    for path in (forged, foreign, stale, "/r/optin/nonsense"):
+        for method in (client.get, client.post):
+            response = await method(path, headers={"accept-language": "de-DE,de;q=0.9"})
+            assert response.status_code == 404
+            assert "Dieser Link ist ungültig" in response.text
+    row = await Customer.select().where(Customer.id == c.id).first()
+    assert row is not None and row["email_status"] == "pending"
+    assert not await ConsentEvent.exists().where(
+        (ConsentEvent.customer == c.id) & (ConsentEvent.action == "confirmed")
+    )
+
+
+async def test_resubscribing_waits_for_the_confirmation(
+    client: Any, merchant: MerchantOut, smtp: Path
+) -> None:
+    c = await customers.create_customer(merchant.id, CustomerCreate(email="back@example.com"))
+    await client.post(urlparse(consent.optin_url(merchant.id, c.id, "back@example.com")).path)
+    await customers.update_customer(merchant.id, c.id, CustomerUpdate(subscribed=False))
+    waiting = await customers.update_customer(merchant.id, c.id, CustomerUpdate(subscribed=True))
+    assert not waiting.subscribed and waiting.email_status == "pending"
+    await client.post(urlparse(consent.optin_url(merchant.id, c.id, "back@example.com")).path)
+    back = await customers.get_customer(merchant.id, c.id)
+    assert back.subscribed and back.email_status == "verified" and back.unsubscribed_at is None
+    actions = [e.action for e in await consent.list_consent(merchant.id, c.id)]
+    assert actions == ["requested", "confirmed", "withdrawn", "requested", "resubscribed"]
+
+
+async def test_confirmation_lifts_the_suppression_of_an_erased_address(
+    client: Any, merchant: MerchantOut, smtp: Path
+) -> None:
+    first = await customers.create_customer(merchant.id, CustomerCreate(email="gone@example.com"))
+    await customers.erase_customer(merchant.id, first.id)
+    assert await is_suppressed(merchant.id, "gone@example.com")
+    fresh = await customers.create_customer(merchant.id, CustomerCreate(email="Gone@example.com"))
+    assert fresh.email_status == "pending"
+    assert await is_suppressed(merchant.id, "gone@example.com")  # until confirmed
+    await client.post(urlparse(consent.optin_url(merchant.id, fresh.id, "gone@example.com")).path)
+    assert not await is_suppressed(merchant.id, "gone@example.com")
+
+
+LANGUAGE_CASES = [
+    ("en", "de", "Please confirm your e-mail address"),
+    ("de_AT", "en", "Bitte bestätigen Sie Ihre E-Mail-Adresse"),
+    ("fr", "en", "Veuillez confirmer"),
+    ("", "nb", "Bekreft e-postadressen din"),
+    ("fi", "en", "Vahvista sähköpostiosoitteesi"),
+    ("sr", "en", "Потврдите своју адресу"),
+    ("it", "fi", "Vahvista sähköpostiosoitteesi"),  # unsupported → the shop's language
+]
+
+
+async def test_the_mail_speaks_the_customers_language(db: object) -> None:
+    assert len(RECIPIENT_LOCALES) == 6
+    for customer_locale, shop_locale, subject_start in LANGUAGE_CASES:
+        shop = await make_merchant(default_locale=shop_locale, sender_email="", contact_email="")
+        c = await customers.create_customer(
+            shop.id,
+            CustomerCreate(email="lang@example.com", locale=customer_locale, send_optin=False),
+        )
+        row = await Customer.select().where(Customer.id == c.id).first()
+        assert row is not None
+        message = consent.build_optin_email(row, shop)
+        assert str(message["Subject"]).startswith(subject_start), customer_locale
+        assert shop.name in str(message["Subject"])
+        # Without a sender address of its own the shop sends from the installation's address.
+        assert get_settings().mail_from in str(message["From"])
+        assert "/r/optin/" in link_in(message)
+
+
+class RefusingHandler:
+    """An SMTP server that knows no such user: 550 for every recipient."""
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        return "550 5.1.1 No such user here"
+
+
+async def test_an_address_that_does_not_exist_is_suppressed_not_retried(
+    merchant: MerchantOut,
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    c = await customers.create_customer(
+        merchant.id, CustomerCreate(email="nobody@example.com", send_optin=False)
+    )
+    # Pending as after a request, but with no job queued: this test sends by itself.
+    await Customer.update({Customer.email_status: "pending"}).where(Customer.id == c.id)
+    port = _free_port()
+    server = Controller(RefusingHandler(), hostname="127.0.0.1", port=port)
+    server.start()
+    try:
+        with smtp_settings_port(port):
+            assert await consent.send_optin_message(c.id) is False
+    finally:
+        server.stop()
+    assert await is_suppressed(merchant.id, "nobody@example.com")
+    row = await Customer.select().where(Customer.id == c.id).first()
+    assert row is not None and row["optin_sent_at"] is None
