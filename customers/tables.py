@@ -39,6 +39,9 @@ class Customer(Table, tablename="customer"):
     customer_type = Varchar(length=12, default="non_member")  # loyal | member | non_member
     email_status = Varchar(length=12, default="unverified")  # unverified | pending | verified
     subscribed = Boolean(default=True)
+    #: The address is on the suppression list (a hard bounce or a complaint): kept on the row
+    #: by customers.services.suppression so target groups can leave it out with an index.
+    suppressed = Boolean(default=False)
     unsubscribed_at = Timestamptz(null=True, default=None)
     source = Varchar(length=12, default="marketer")
     custom_fields = JSON(default="{}")

@@ -41,6 +41,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from customers.controllers.pages import CustomerPagesController
     from loyalmail.health import health
     from loyalmail.pages_controller import LanguageController, ShellPagesController
+    from segments.controllers import SegmentApiController
 
     return [
         health,
@@ -54,6 +55,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         CustomerApiController,
         OptinController,
         ImportApiController,
+        SegmentApiController,
         create_static_files_router(path="/static", directories=[ROOT / "loyalmail" / "static"]),
     ]
 

@@ -69,6 +69,12 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     return _error_response(request, exc.status_code, str(exc.detail))
 
 
+def too_deep(request: Request, exc: RecursionError) -> Response:
+    # msgspec stops decoding a body nested deeper than the interpreter can follow; that is the
+    # caller's input (a definition of thousands of nested groups), not our failure.
+    return _error_response(request, 422, "The request is nested too deeply.")
+
+
 def unexpected_error(request: Request, exc: Exception) -> Response:
     # Logged with the traceback for the operator; the caller sees a plain sentence only.
     log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -80,5 +86,6 @@ def unexpected_error(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     LoyalmailError: domain_error,
     HTTPException: http_error,
+    RecursionError: too_deep,
     Exception: unexpected_error,
 }
