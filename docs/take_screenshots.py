@@ -1,7 +1,8 @@
 """Take the README's screenshots from a running demo.
 
     uv run loyalmail demo --port 8000 &
-    uv run python docs/take_screenshots.py http://127.0.0.1:8000
+    uv run python docs/take_screenshots.py http://127.0.0.1:8000            # all of them
+    uv run python docs/take_screenshots.py http://127.0.0.1:8000 segments   # only these
 
 Uses Debian's chromium (``LOYALMAIL_CHROMIUM`` to point elsewhere), headless, 1280×800.
 """
@@ -13,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from playwright.async_api import FilePayload, Page, async_playwright
+from playwright.async_api import FilePayload, FloatRect, Page, async_playwright
 
 from loyalmail.seed import DEMO_EMAIL, DEMO_PASSWORD
 
@@ -34,10 +35,12 @@ SAMPLE_CSV = (
 ).encode()
 
 
-async def shoot(page: Page, name: str, full_page: bool = False) -> None:
+async def shoot(
+    page: Page, name: str, full_page: bool = False, clip: FloatRect | None = None
+) -> None:
     await page.wait_for_load_state("networkidle")
     path = SHOTS / f"{name}.png"
-    await page.screenshot(path=str(path), full_page=full_page)
+    await page.screenshot(path=str(path), full_page=full_page, clip=clip)
     size = path.stat().st_size // 1024
     # The README's pictures should stay light for the repository.
     print(
@@ -46,7 +49,12 @@ async def shoot(page: Page, name: str, full_page: bool = False) -> None:
     )
 
 
-async def main(base_url: str) -> None:
+async def main(base_url: str, only: set[str]) -> None:
+    """Every picture, or only the ones named in ``only`` (the login always happens)."""
+
+    def wanted(name: str) -> bool:
+        return not only or name in only
+
     SHOTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
@@ -61,27 +69,64 @@ async def main(base_url: str) -> None:
         await page.goto("/login")
         await page.fill("input[name=email]", DEMO_EMAIL)
         await page.fill("input[name=password]", DEMO_PASSWORD)
-        await shoot(page, "login")
+        if wanted("login"):
+            await shoot(page, "login")
         await page.press("input[name=password]", "Enter")
         await page.wait_for_url(f"{base_url}/")
-        await shoot(page, "dashboard")
-        await page.goto("/customers?sort=lifetime_value&order=desc")
-        await shoot(page, "customers")
-        # The top customer: a long history makes the page worth looking at.
-        await page.locator("table a[href^='/customers/']").first.click()
-        await page.wait_for_url("**/customers/*")
-        await shoot(page, "customer")
-        # The wizard after the dry run: figures and the row-by-row report, nothing imported.
-        await page.goto("/customers/import")
-        await page.set_input_files(
-            "input[name=file]",
-            files=FilePayload(name="spring-fair.csv", mimeType="text/csv", buffer=SAMPLE_CSV),
-        )
-        await page.click("form[action='/customers/import'] button[type=submit]")
-        await page.wait_for_selector("[data-status=previewed]", timeout=30_000)
-        await shoot(page, "import", full_page=True)
+        if wanted("dashboard"):
+            await shoot(page, "dashboard")
+        if wanted("customers"):
+            await page.goto("/customers?sort=lifetime_value&order=desc")
+            await shoot(page, "customers")
+        if wanted("customer"):
+            # The top customer: a long history makes the page worth looking at.
+            await page.goto("/customers?sort=lifetime_value&order=desc")
+            await page.locator("table a[href^='/customers/']").first.click()
+            await page.wait_for_url("**/customers/*")
+            await shoot(page, "customer")
+        if wanted("import"):
+            # The wizard after the dry run: figures and the row-by-row report, nothing imported.
+            await page.goto("/customers/import")
+            await page.set_input_files(
+                "input[name=file]",
+                files=FilePayload(name="spring-fair.csv", mimeType="text/csv", buffer=SAMPLE_CSV),
+            )
+            await page.click("form[action='/customers/import'] button[type=submit]")
+            await page.wait_for_selector("[data-status=previewed]", timeout=30_000)
+            await shoot(page, "import", full_page=True)
+        if wanted("segments"):
+            await shoot_segments(page)
         await browser.close()
 
 
+async def shoot_segments(page: Page) -> None:
+    """The builder with a nested group, counted live; nothing is saved."""
+    await page.goto("/segments#builder")
+    builder = page.get_by_test_id("segment-builder")
+    await builder.get_by_role("button", name="Add condition").click()
+    await builder.get_by_role("checkbox", name="Loyal").check()
+    await builder.get_by_role("button", name="Add group").click()
+    nested = builder.get_by_test_id("group")
+    await nested.get_by_label("How the conditions of this group combine").select_option("any")
+    await nested.get_by_label("Condition", exact=True).select_option("city")
+    for city in ("Berlin", "Hamburg"):
+        await nested.get_by_label("City: Values").fill(city)
+        await nested.get_by_label("City: Values").press("Enter")
+    await nested.get_by_role("button", name="Add condition").click()
+    await nested.get_by_label("Condition", exact=True).nth(1).select_option("total_spent")
+    await nested.get_by_label("At least", exact=True).fill("250")
+    await page.wait_for_selector("[data-role=preview][data-state=ready]")
+    # From the top of the page (the predefined groups' cards) down to the end of the tree.
+    await page.evaluate("window.scrollTo(0, 0)")
+    tree = await builder.locator("[data-role=tree]").bounding_box()  # page coordinates at 0
+    assert tree is not None
+    height = tree["y"] + tree["height"] + 16
+    await shoot(
+        page, "segments", full_page=True, clip={"x": 0, "y": 0, "width": 1280, "height": height}
+    )
+
+
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8000"))
+    asyncio.run(
+        main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8000", set(sys.argv[2:]))
+    )

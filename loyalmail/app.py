@@ -28,6 +28,7 @@ PAGE_DIRS = [
     ROOT / "loyalmail" / "pages",
     ROOT / "accounts" / "pages",
     ROOT / "customers" / "pages",
+    ROOT / "segments" / "pages",
 ]
 
 
@@ -42,6 +43,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from loyalmail.health import health
     from loyalmail.pages_controller import LanguageController, ShellPagesController
     from segments.controllers import SegmentApiController
+    from segments.page_controllers import SegmentPagesController
 
     return [
         health,
@@ -56,6 +58,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         OptinController,
         ImportApiController,
         SegmentApiController,
+        SegmentPagesController,
         create_static_files_router(path="/static", directories=[ROOT / "loyalmail" / "static"]),
     ]
 

@@ -7,6 +7,8 @@ import hmac
 from litestar.connection import ASGIConnection, Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.middleware._utils import should_bypass_middleware  # the base class's own check
+from litestar.types import Receive, Scope, Send
 
 from accounts import services as accounts
 from accounts.schemas import Principal
@@ -22,6 +24,23 @@ PUBLIC_PATHS = ["^/health", "^/static/", "^/login", "^/schema", "^/r/"]
 
 
 class AuthMiddleware(AbstractAuthenticationMiddleware):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The base class builds the connection from the scope alone, so the CSRF check of a
+        # plain form post (no JavaScript, no header) could not read the ``_csrf`` field from
+        # the body. Same logic, with ``receive``; the parsed form is cached in the scope, so
+        # the handler reads it again without touching the stream.
+        if not should_bypass_middleware(
+            exclude_http_methods=self.exclude_http_methods,
+            exclude_opt_key=self.exclude_opt_key,
+            exclude_path_pattern=self.exclude,
+            scope=scope,
+            scopes=self.scopes,
+        ):
+            result = await self.authenticate_request(ASGIConnection(scope, receive))
+            scope["user"] = result.user
+            scope["auth"] = result.auth
+        await self.app(scope, receive, send)
+
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
         authorization = connection.headers.get("authorization", "")
         if authorization:

@@ -54,6 +54,11 @@ def domain_error(request: Request, exc: LoyalmailError) -> Response:
     return _error_response(request, exc.status_hint, exc.message, exc.fields)
 
 
+def _json_path(key: str) -> str:
+    # Litestar names the body parameter itself "data"; anything deeper is a path inside it.
+    return "$" if key in ("", "data") else f"$.{key}"
+
+
 def http_error(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, NotAuthorizedException) and not _wants_json(request):
         target = quote(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
@@ -61,6 +66,14 @@ def http_error(request: Request, exc: HTTPException) -> Response:
             return Response("", status_code=401, headers={"HX-Redirect": f"/login?next={target}"})
         return Redirect(f"/login?next={target}")
     if isinstance(exc, ValidationException):
+        problems = [e for e in exc.extra or [] if isinstance(e, dict) and e.get("source") == "body"]
+        if problems:
+            # Well-formed JSON of the wrong shape: unprocessable, with the path of each problem
+            # in ``fields`` the way domain errors name theirs. Malformed JSON stays a 400.
+            fields = {_json_path(str(e.get("key", ""))): str(e.get("message")) for e in problems}
+            return _error_response(
+                request, 422, "The request body is not valid.", fields=fields, extra=exc.extra
+            )
         return _error_response(
             request, exc.status_code, "The request is not valid.", extra=exc.extra
         )

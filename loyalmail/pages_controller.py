@@ -232,19 +232,6 @@ class ShellPagesController(Controller):
             request, "dashboard.html", active="dashboard", merchant=merchant, figures=figures
         )
 
-    @get("/segments")
-    async def segments(self, request: Request) -> Template:
-        return await page(
-            request,
-            "not_yet.html",
-            active="segments",
-            heading=_("Segments"),
-            explanation=_(
-                "Target groups (first purchase, lost customers, birthdays and your own filters) "
-                "arrive with the next issue."
-            ),
-        )
-
     @get("/campaigns")
     async def campaigns(self, request: Request) -> Template:
         return await page(

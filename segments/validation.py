@@ -28,6 +28,9 @@ from segments.schemas import (
 MAX_DEPTH = 6
 #: Conditions and groups in one definition, all levels together.
 MAX_NODES = 200
+#: Listed values (countries, cities, codes …) in one definition, all conditions together: each
+#: is a bound parameter, and the engines take some 32,000 parameters per statement at most.
+MAX_VALUES_TOTAL = 5_000
 #: Largest money amount a condition may name (in major units).
 MAX_MONEY = Decimal("1000000000")
 
@@ -60,9 +63,10 @@ def _path_of(message: str) -> str:
 def check_definition(root: Group, currency_exponent: int = 2) -> None:
     """Raise ValidationFailed for the first problem found, walking the tree in order."""
     count = 0
+    values = 0
 
     def walk(node: Node, path: str, depth: int) -> None:
-        nonlocal count
+        nonlocal count, values
         count += 1
         if count > MAX_NODES:
             raise _fail(
@@ -82,6 +86,14 @@ def check_definition(root: Group, currency_exponent: int = 2) -> None:
             for index, child in enumerate(node.conditions):
                 walk(child, f"{path}.conditions[{index}]", depth + 1)
             return
+        values += len(getattr(node, "values", ()))
+        if values > MAX_VALUES_TOTAL:
+            raise _fail(
+                f"{path}.values",
+                _("A target group may list at most {limit} values in all.").format(
+                    limit=f"{MAX_VALUES_TOTAL:,}"
+                ),
+            )
         _check_condition(node, path, currency_exponent)
 
     walk(root, "$", 1)
