@@ -24,8 +24,9 @@ groups in the filter language (``count_definition``), and freezing all_customers
 scratch ``bench_recipient`` table with one INSERT … SELECT from ``audience_query`` in one
 transaction. Queries go through a connection pool, as in the app: asyncpg prepares and caches
 every statement, and after five executions PostgreSQL may switch it to a generic plan, so the
-default warm-up of five times the steady state. ``--server-setting`` sets a parameter on the
-timed connections, to try engine settings before they go into ``loyalmail.database``.
+default warm-up of five times the steady state. The timed connections carry the app's session
+settings (``loyalmail.database.POSTGRES_SESSION_SETTINGS``); ``--server-setting`` adds or
+overrides one, to try engine settings before they go into ``loyalmail.database``.
 
 Queries that miss their target get their EXPLAIN (ANALYZE, BUFFERS) printed, the plan for
 their values and the generic one (``--explain all`` prints every custom plan). The resident
@@ -760,7 +761,11 @@ async def run(args: argparse.Namespace) -> None:
     facts["load_average_before"] = [round(load, 2) for load in os.getloadavg()]
 
     engine = database.engine()
-    settings = dict(item.split("=", 1) for item in args.server_setting)
+    # The app's own session settings (loyalmail.database), then any the command line adds.
+    settings = {
+        **database.POSTGRES_SESSION_SETTINGS,
+        **dict(item.split("=", 1) for item in args.server_setting),
+    }
     await engine.start_connection_pool(  # type: ignore[call-arg]
         min_size=1, max_size=4, server_settings=settings
     )
