@@ -43,9 +43,7 @@ async def forwards():
         engine = engine_finder()
         assert engine is not None
         rows = await engine.run_querystring(
-            QueryString(
-                "SELECT merchant, email_hash FROM suppression"
-            )
+            QueryString("SELECT merchant, email_hash FROM suppression")
         )
         wanted: dict[int, set[str]] = {}
         for row in rows:

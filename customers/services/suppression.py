@@ -22,7 +22,6 @@ async def is_suppressed(merchant_id: int, email_normalized: str) -> bool:
         (Suppression.merchant == merchant_id)
         & (Suppression.email_hash == email_hash(email_normalized))
     )
-    await _mark(merchant_id, email_normalized, False)
 
 
 async def suppress(merchant_id: int, email_normalized: str, reason: SuppressionReason) -> None:
