@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
 
 from loyalmail import broker
@@ -23,13 +25,17 @@ async def send_optin_email(customer_id: int) -> None:
 IMPORT_TIME_LIMIT_MS = 4 * 60 * 60 * 1000
 
 
-@dramatiq.actor(
-    queue_name="imports",
-    max_retries=3,
-    min_backoff=2_000,
-    max_backoff=60_000,
-    time_limit=IMPORT_TIME_LIMIT_MS,
-)
+#: Both import actors: a crash (database down) is retried a few times with backoff.
+IMPORT_ACTOR_OPTIONS: dict[str, Any] = {
+    "queue_name": "imports",
+    "max_retries": 3,
+    "min_backoff": 2_000,
+    "max_backoff": 60_000,
+    "time_limit": IMPORT_TIME_LIMIT_MS,
+}
+
+
+@dramatiq.actor(**IMPORT_ACTOR_OPTIONS)
 async def preview_import(merchant_id: int, job_id: int) -> None:
     """The dry run of an uploaded file. Unreadable files fail the job with a message; a crash
     (database down) raises and is retried, and the retry starts the preview over."""
@@ -38,13 +44,7 @@ async def preview_import(merchant_id: int, job_id: int) -> None:
     await preview(merchant_id, job_id)
 
 
-@dramatiq.actor(
-    queue_name="imports",
-    max_retries=3,
-    min_backoff=2_000,
-    max_backoff=60_000,
-    time_limit=IMPORT_TIME_LIMIT_MS,
-)
+@dramatiq.actor(**IMPORT_ACTOR_OPTIONS)
 async def apply_import(merchant_id: int, job_id: int) -> None:
     """Write a previewed import; a retry resumes after the last committed batch."""
     from customers.services.imports import apply

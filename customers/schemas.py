@@ -18,6 +18,21 @@ ConsentSource = Literal["form", "qr", "import", "marketer", "api", "link"]
 ConsentAction = Literal["requested", "confirmed", "withdrawn", "resubscribed"]
 PurchaseKind = Literal["purchase", "refund", "exchange"]
 CUSTOMER_TYPES: tuple[str, ...] = ("loyal", "member", "non_member")
+#: The customer's own fields as a marketer edits them and an import file carries them, in the
+#: import template's order (the e-mail address first).
+PROFILE_COLUMNS: tuple[str, ...] = (
+    "email",
+    "first_name",
+    "last_name",
+    "gender",
+    "birth_date",
+    "locale",
+    "country",
+    "city",
+    "postal_code",
+    "phone",
+    "customer_type",
+)
 GENDERS: tuple[str, ...] = ("female", "male", "diverse", "")
 
 Name = Annotated[str, msgspec.Meta(max_length=100)]

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from segments import calendar
-from segments.queries import EXPR, month_day_sql
+from segments.queries import LANGUAGE_SQL, month_day_sql
 from segments.schemas import (
     AGE_GROUPS,
     AgeBetween,
@@ -97,7 +97,7 @@ def _condition(node: Node, ctx: Context) -> Sql:  # noqa: C901 - one branch per 
     if isinstance(node, CityIs):
         return in_list("c.city", node.values, node.op == "not_in")
     if isinstance(node, LanguageIs):
-        return in_list(EXPR.language, node.values, node.op == "not_in")
+        return in_list(LANGUAGE_SQL, node.values, node.op == "not_in")
     if isinstance(node, PostalCodeIs):
         if node.op == "starts_with":
             # substr, not LIKE: SQLite's LIKE ignores case and % or _ in a code would be wild.

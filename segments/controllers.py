@@ -15,7 +15,6 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from loyalmail.auth import principal_of
 from loyalmail.i18n import gettext
 from segments import services
-from segments.fields import field_specs
 from segments.schemas import (
     Catalog,
     PredefinedOut,
@@ -65,9 +64,7 @@ class SegmentApiController(Controller):
     @get("/catalog")
     async def catalog(self, request: Request) -> Catalog:
         """What the builder offers: condition types, the merchant's cities and field names."""
-        result = await services.catalog(principal_of(request).merchant_id)
-        result.fields = field_specs(gettext)
-        return result
+        return await services.catalog(principal_of(request).merchant_id, gettext)
 
     @get("")
     async def list_segments(self, request: Request) -> SegmentList:

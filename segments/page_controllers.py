@@ -21,7 +21,6 @@ from loyalmail.errors import _
 from loyalmail.i18n import babel_locale, format_number, gettext
 from loyalmail.pages_controller import LABELS, is_htmx, page, partial
 from segments import services
-from segments.fields import field_specs
 from segments.predefined import PREDEFINED
 from segments.schemas import SegmentOut
 from segments.validation import MAX_DEPTH, MAX_NODES, MAX_VALUES_TOTAL
@@ -169,8 +168,7 @@ def _countries() -> list[list[str]]:
 
 async def _builder_config(merchant_id: int, segment: SegmentOut | None) -> dict[str, Any]:
     """Everything the builder script needs, as plain JSON values in the page's language."""
-    catalog = await services.catalog(merchant_id)
-    catalog.fields = field_specs(gettext)
+    catalog = await services.catalog(merchant_id, gettext)
     return {
         "catalog": msgspec.to_builtins(catalog),
         "labels": {key: gettext(text) for key, text in BUILDER_LABELS.items()},

@@ -14,16 +14,8 @@ million customers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Expressions:
-    #: The language part of a locale ("de" of "de_AT"); locales are validated as xx or xx_YY.
-    language: str = "substr(c.locale, 1, 2)"
-
-
-EXPR = Expressions()
+#: The language part of a locale ("de" of "de_AT"); locales are validated as xx or xx_YY.
+LANGUAGE_SQL = "substr(c.locale, 1, 2)"
 
 #: Verified, subscribed, not suppressed: the only addresses any newsletter may go to.
 ELIGIBLE = (

@@ -8,7 +8,7 @@ and an optional ``now`` (the tests' clock; otherwise the current instant).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -288,15 +288,15 @@ async def audience_query(
 # --- what the builder offers ------------------------------------------------------------------
 
 
-async def catalog(merchant_id: int) -> Catalog:
-    """The merchant's cities and custom field names for the builder's suggestions; the
-    condition types and their labels come from :mod:`segments.fields`."""
+async def catalog(merchant_id: int, translate: Callable[[str], str] = lambda text: text) -> Catalog:
+    """What the builder offers: the condition types of :mod:`segments.fields` with their labels
+    put through ``translate``, and the merchant's cities and custom field names."""
     from segments.fields import field_specs
 
     merchant = await accounts.get_merchant(merchant_id)
     cities = await Customer.raw(queries.DISTINCT_CITIES, merchant_id, CITY_SUGGESTIONS)
     return Catalog(
-        fields=field_specs(),
+        fields=field_specs(translate),
         currency=merchant.currency,
         custom_field_keys=await custom_field_keys(merchant_id),
         cities=[row["city"] for row in cities],

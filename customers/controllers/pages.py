@@ -17,6 +17,7 @@ from accounts import services as accounts
 from accounts.schemas import MerchantOut
 from customers.schemas import (
     CUSTOMER_TYPES,
+    PROFILE_COLUMNS,
     ActivitySort,
     CustomerCreate,
     CustomerOut,
@@ -34,19 +35,7 @@ from loyalmail.pages_controller import convert_form, is_htmx, page, partial
 QUERY_FIELDS = frozenset(CustomerQuery.__struct_fields__)
 #: The fields the list keeps in its links (filters, sort, page) and hands to the export.
 FILTER_FIELDS = ("q", "customer_type", "email_status", "subscribed", "country", "city")
-TEXT_FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "gender",
-    "birth_date",
-    "locale",
-    "country",
-    "city",
-    "postal_code",
-    "phone",
-    "customer_type",
-)
+TEXT_FIELDS = PROFILE_COLUMNS
 ACTIVITY_SORTS = ("occurred_at", "kind", "amount")
 
 

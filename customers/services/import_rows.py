@@ -35,25 +35,13 @@ from typing import IO, Literal
 
 from babel import Locale
 
-from customers.schemas import normalize_email
+from customers.schemas import PROFILE_COLUMNS, normalize_email
 from loyalmail.errors import ValidationFailed, _
 
 FileFormat = Literal["csv", "xlsx"]
 
 #: The template's columns, in order; the export adds its own after them.
-TEMPLATE_COLUMNS: tuple[str, ...] = (
-    "email",
-    "first_name",
-    "last_name",
-    "gender",
-    "birth_date",
-    "locale",
-    "country",
-    "city",
-    "postal_code",
-    "phone",
-    "customer_type",
-)
+TEMPLATE_COLUMNS: tuple[str, ...] = PROFILE_COLUMNS
 CUSTOM_PREFIX = "custom."
 TEMPLATE_EXAMPLE_CUSTOM = "custom.member_number"
 TEMPLATE_EXAMPLE_ROWS: tuple[tuple[str, ...], ...] = (

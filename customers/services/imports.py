@@ -353,14 +353,10 @@ async def preview(merchant_id: int, job_id: int) -> None:
         {ImportJob.status: "previewing", ImportJob.error: "", **Counts().columns()}
     ).where(ImportJob.id == job_id)
     await ImportIssue.delete().where(ImportIssue.job == job_id)
-    try:
-        counts, notes = await _run(job, write=False, resume_after=0, counts=Counts())
-    except ValidationFailed as exc:
-        await _fail(job, exc.message)
+    result = await _run_or_fail(job, write=False, resume_after=0, counts=Counts())
+    if result is None:
         return
-    except Exception:
-        await _note_crash(job)
-        raise
+    counts, notes = result
     await ImportJob.update(
         {**counts.columns(), ImportJob.status: "previewed", ImportJob.notes: "\n".join(notes)}
     ).where(ImportJob.id == job_id)
@@ -381,14 +377,10 @@ async def apply(merchant_id: int, job_id: int) -> None:
         counts = Counts()
     else:
         counts = Counts.of_job(job)
-    try:
-        counts, _notes = await _run(job, write=True, resume_after=resume_after, counts=counts)
-    except ValidationFailed as exc:
-        await _fail(job, exc.message)
+    result = await _run_or_fail(job, write=True, resume_after=resume_after, counts=counts)
+    if result is None:
         return
-    except Exception:
-        await _note_crash(job)
-        raise
+    counts, _notes = result
     await ImportJob.update(
         {
             **counts.columns(),
@@ -399,6 +391,21 @@ async def apply(merchant_id: int, job_id: int) -> None:
     ).where(ImportJob.id == job_id)
     # The file holds personal data: once imported, the report is all that is kept.
     _delete(job["stored_path"])
+
+
+async def _run_or_fail(
+    job: dict[str, Any], *, write: bool, resume_after: int, counts: Counts
+) -> tuple[Counts, list[str]] | None:
+    """:func:`_run`; a file that cannot be read fails the job with its message (None), a crash
+    is noted on the job and raised again so the actor retries."""
+    try:
+        return await _run(job, write=write, resume_after=resume_after, counts=counts)
+    except ValidationFailed as exc:
+        await _fail(job, exc.message)
+        return None
+    except Exception:
+        await _note_crash(job)
+        raise
 
 
 async def _fail(job: dict[str, Any], message: str) -> None:
