@@ -144,7 +144,7 @@ SELECT
     CASE WHEN b.r6 < 0.03
          THEN least($2::timestamptz, b.created_at + (b.r6 * 1000) * INTERVAL '1 day') END,
     ($13::text[])[1 + (b.h2 % 6)],
-    CASE WHEN b.r7 > 0.90 THEN '{}'::json ELSE json_build_object(
+    CASE WHEN b.r7 > 0.90 THEN '{}'::jsonb ELSE jsonb_build_object(
         'member_number', 'M-' || b.id,
         'favourite_store', ($14::text[])[1 + floor(b.r8 * 5)::int],
         'vip', b.r7 > 0.85) END,

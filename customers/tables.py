@@ -1,7 +1,7 @@
 """Customers, their purchases, the append-only consent log, the suppression list, imports."""
 
 from piccolo.columns import (
-    JSON,
+    JSONB,
     BigInt,
     Boolean,
     Date,
@@ -44,7 +44,7 @@ class Customer(Table, tablename="customer"):
     suppressed = Boolean(default=False)
     unsubscribed_at = Timestamptz(null=True, default=None)
     source = Varchar(length=12, default="marketer")
-    custom_fields = JSON(default="{}")
+    custom_fields = JSONB(default="{}")  # JSONB on PostgreSQL: see the 2026-11-25 migration
     optin_sent_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())

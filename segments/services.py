@@ -319,3 +319,14 @@ async def custom_field_keys(merchant_id: int, scan: int = 2000) -> list[str]:
             fields = json.loads(fields or "{}")
         keys.update(fields or {})
     return sorted(keys)
+
+
+async def preview_audience(
+    merchant_id: int, ref: AudienceRef, sample_size: int = 10, now: datetime | None = None
+) -> Preview:
+    """Count, quota cost and sample of what a campaign names as its target group."""
+    if ref.predefined is not None:
+        return await preview_predefined(merchant_id, ref.predefined, sample_size, now)
+    if ref.segment_id is not None:
+        return await preview_segment(merchant_id, ref.segment_id, sample_size, now)
+    raise NotFound(_("There is no such target group."))
