@@ -29,12 +29,15 @@ PAGE_DIRS = [
     ROOT / "accounts" / "pages",
     ROOT / "customers" / "pages",
     ROOT / "segments" / "pages",
+    ROOT / "campaigns" / "pages",
 ]
 
 
 def route_handlers() -> list[ControllerRouterHandler]:
     from accounts.controllers import AccountApiController, LoginController
     from accounts.page_controllers import SettingsPagesController
+    from campaigns.controllers import CampaignApiController
+    from campaigns.page_controllers import CampaignPagesController
     from customers.controllers.api import CustomerApiController
     from customers.controllers.import_pages import ImportPagesController
     from customers.controllers.imports import ImportApiController
@@ -44,6 +47,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from loyalmail.pages_controller import LanguageController, ShellPagesController
     from segments.controllers import SegmentApiController
     from segments.page_controllers import SegmentPagesController
+    from templates.controllers import MediaApiController, MediaFilesController
+    from tracking.controllers import WebVersionController
 
     return [
         health,
@@ -59,6 +64,11 @@ def route_handlers() -> list[ControllerRouterHandler]:
         ImportApiController,
         SegmentApiController,
         SegmentPagesController,
+        CampaignApiController,
+        CampaignPagesController,
+        MediaApiController,
+        MediaFilesController,
+        WebVersionController,
         create_static_files_router(path="/static", directories=[ROOT / "loyalmail" / "static"]),
     ]
 

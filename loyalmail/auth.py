@@ -19,8 +19,9 @@ CSRF_FIELD = "_csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
-#: Paths anyone may reach: health checks, static files, login and the recipients' pages.
-PUBLIC_PATHS = ["^/health", "^/static/", "^/login", "^/schema", "^/r/"]
+#: Paths anyone may reach: health checks, static files, login, the recipients' pages and the
+#: newsletter images their mail clients load.
+PUBLIC_PATHS = ["^/health", "^/static/", "^/login", "^/schema", "^/r/", "^/media/"]
 
 
 class AuthMiddleware(AbstractAuthenticationMiddleware):

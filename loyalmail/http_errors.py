@@ -88,6 +88,11 @@ def too_deep(request: Request, exc: RecursionError) -> Response:
     return _error_response(request, 422, "The request is nested too deeply.")
 
 
+def not_utf8(request: Request, exc: UnicodeDecodeError) -> Response:
+    # A JSON body must be UTF-8 (RFC 8259); litestar's decoder lets the error escape.
+    return _error_response(request, 400, "The request body is not valid UTF-8.")
+
+
 def unexpected_error(request: Request, exc: Exception) -> Response:
     # Logged with the traceback for the operator; the caller sees a plain sentence only.
     log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -100,5 +105,6 @@ EXCEPTION_HANDLERS = {
     LoyalmailError: domain_error,
     HTTPException: http_error,
     RecursionError: too_deep,
+    UnicodeDecodeError: not_utf8,
     Exception: unexpected_error,
 }

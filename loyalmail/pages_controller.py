@@ -232,19 +232,6 @@ class ShellPagesController(Controller):
             request, "dashboard.html", active="dashboard", merchant=merchant, figures=figures
         )
 
-    @get("/campaigns")
-    async def campaigns(self, request: Request) -> Template:
-        return await page(
-            request,
-            "not_yet.html",
-            active="campaigns",
-            heading=_("Campaigns"),
-            explanation=_(
-                "Composing, test sends, sending and scheduling newsletters arrive with the next "
-                "issues."
-            ),
-        )
-
     @get("/quota")
     async def quota(self, request: Request) -> Template:
         return await page(

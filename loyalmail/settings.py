@@ -33,6 +33,9 @@ class Settings:
     #: Signs session cookies, tokens and the erasure hashes. Generated and kept in
     #: data_dir when empty, so one machine needs no configuration.
     secret_key: str = ""
+    #: Earlier secret keys, comma-separated: links in e-mails already sent keep working after
+    #: a rotation (they verify with any of these; new ones are signed with secret_key).
+    previous_secret_keys: str = ""
     #: Public base URL used in e-mails (opt-in links).
     base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
@@ -64,6 +67,11 @@ class Settings:
     @property
     def is_postgres(self) -> bool:
         return self.effective_database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def media_dir(self) -> Path:
+        """Uploaded images; several machines must share it (or a mounted volume)."""
+        return self.data_dir / "media"
 
     @property
     def outbox_dir(self) -> Path:

@@ -1,14 +1,15 @@
-"""The templates app. Its tables arrive with the issue that builds it; the app is registered now
-so the dependency graph and migration order are fixed from the start."""
+"""The templates app: branded MJML layouts, rendering, and the media library."""
 
 import os
 
 from piccolo.conf.apps import AppConfig
 
+from templates.tables import MediaFile
+
 APP_CONFIG = AppConfig(
     app_name="templates",
     migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
-    table_classes=[],
+    table_classes=[MediaFile],
     migration_dependencies=["accounts.piccolo_app"],
     commands=[],
 )

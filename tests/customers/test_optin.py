@@ -215,7 +215,7 @@ LANGUAGE_CASES = [
     ("fr", "en", "Veuillez confirmer"),
     ("", "nb", "Bekreft e-postadressen din"),
     ("fi", "en", "Vahvista sähköpostiosoitteesi"),
-    ("sr", "en", "Потврдите своју адресу"),
+    ("sr", "en", "Potvrdite svoju adresu"),
     ("it", "fi", "Vahvista sähköpostiosoitteesi"),  # unsupported → the shop's language
 ]
 

@@ -1,0 +1,124 @@
+"""Typed values at the edge of the campaigns app."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from accounts.schemas import Locale
+from segments.schemas import Member, PredefinedKey
+from templates.blocks import Block, Blocks
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+#: Subject and preheader: one line. Control characters are refused by the service with a
+#: message (a pattern here would only say "does not match").
+Line = Annotated[str, msgspec.Meta(max_length=200)]
+LayoutKey = Annotated[str, msgspec.Meta(max_length=32)]
+CampaignStatus = Literal["draft"]
+
+
+class Audience(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A predefined group's key or a saved segment's id; both empty: not chosen yet."""
+
+    predefined: PredefinedKey | None = None
+    segment_id: int | None = None
+
+
+class CampaignCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    subject: Line = ""
+    preheader: Line = ""
+    audience: Audience | None = None
+    layout: LayoutKey = "classic"
+    #: None: the layout's starter blocks.
+    blocks: Blocks | None = None
+    sender_name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class CampaignUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Only the fields present change."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    subject: Line | msgspec.UnsetType = msgspec.UNSET
+    preheader: Line | msgspec.UnsetType = msgspec.UNSET
+    audience: Audience | None | msgspec.UnsetType = msgspec.UNSET
+    layout: LayoutKey | msgspec.UnsetType = msgspec.UNSET
+    blocks: Blocks | msgspec.UnsetType = msgspec.UNSET
+    sender_name: Annotated[str, msgspec.Meta(max_length=200)] | msgspec.UnsetType = msgspec.UNSET
+
+
+class CampaignOut(msgspec.Struct, kw_only=True):
+    id: int
+    name: str
+    subject: str
+    preheader: str
+    audience: Audience | None
+    #: The target group's name as the marketer knows it ("" when none is chosen).
+    audience_name: str
+    layout: str
+    blocks: list[Block]
+    sender_name: str
+    #: The From address: always the merchant's sender address.
+    sender_email: str
+    status: CampaignStatus
+    created_at: datetime
+    updated_at: datetime
+
+
+class CampaignList(msgspec.Struct, kw_only=True):
+    items: list[CampaignOut]
+
+
+class ContentDraft(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Unsaved content to preview while editing; what is absent comes from the campaign."""
+
+    subject: Line | None = None
+    preheader: Line | None = None
+    layout: LayoutKey | None = None
+    blocks: Blocks | None = None
+
+
+class PreviewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    #: Render as this customer (of this merchant); None: a sample person.
+    customer_id: int | None = None
+    #: The language of the fixed texts when no customer is chosen; default the merchant's.
+    language: Locale | None = None
+    draft: ContentDraft | None = None
+
+
+class PreviewOut(msgspec.Struct, kw_only=True):
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    language: str
+    #: Who the preview is rendered as (None: the sample person).
+    customer: Member | None
+    sender: str
+
+
+class Problem(msgspec.Struct, kw_only=True):
+    field: str
+    message: str
+
+
+class CheckOut(msgspec.Struct, kw_only=True):
+    """What stops the campaign from being sent; empty when it is ready."""
+
+    ready: bool
+    problems: list[Problem]
+
+
+class LayoutOut(msgspec.Struct, kw_only=True):
+    key: str
+    name: str
+    description: str
+    starter_blocks: list[Block]
+
+
+class PlaceholderOut(msgspec.Struct, kw_only=True):
+    name: str
+    label: str
+    example: str
