@@ -1,4 +1,4 @@
-"""Campaign drafts: create, edit, check, preview as a customer, and the web version.
+"""Campaign drafts: create, read, update, delete, and what stops one from being sent.
 
 A draft is saved only when everything in it can be rendered: unknown placeholders, refused
 links and control characters in the subject are 422s naming the field, and the content is
@@ -11,40 +11,29 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from accounts import services as accounts
 from accounts.schemas import MerchantOut
-from campaigns.personalise import Personaliser
 from campaigns.schemas import (
     Audience,
     CampaignCreate,
     CampaignOut,
     CampaignUpdate,
     CheckOut,
-    ContentDraft,
-    PreviewOut,
-    PreviewRequest,
     Problem,
 )
 from campaigns.tables import Campaign
-from customers.services.customers import currency_exponent, customer_row
 from loyalmail.errors import NotFound, ValidationFailed, _
-from loyalmail.i18n import recipient_locale
-from loyalmail.settings import get_settings
 from segments import services as segments
 from segments.predefined import PREDEFINED
-from segments.schemas import Member
-from templates import compiler, personal
+from templates import compiler
 from templates.blocks import Block
-from templates.compiler import BrandFrame, Content, RenderFailed
+from templates.compiler import BrandFrame, Content
 from templates.layouts import LAYOUTS
-from templates.message import CompiledMessage, RenderedMessage
-from tracking import tokens
 
 _BLOCKS = msgspec.json.Decoder(list[Block])
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
@@ -57,7 +46,7 @@ def now() -> datetime:
 # --- rows ↔ values ---------------------------------------------------------------------------
 
 
-def _blocks_of(row: Mapping[str, Any]) -> list[Block]:
+def blocks_of(row: Mapping[str, Any]) -> list[Block]:
     raw = row.get("blocks") or "[]"
     return _BLOCKS.decode(raw.encode() if isinstance(raw, str) else json.dumps(raw).encode())
 
@@ -89,7 +78,7 @@ async def _out(row: Mapping[str, Any], merchant: MerchantOut) -> CampaignOut:
         audience=audience,
         audience_name=await _audience_name(merchant.id, audience),
         layout=row["layout"],
-        blocks=_blocks_of(row),
+        blocks=blocks_of(row),
         sender_name=row["sender_name"] or merchant.sender_name or merchant.name,
         sender_email=merchant.sender_email,
         status=row["status"],
@@ -98,7 +87,7 @@ async def _out(row: Mapping[str, Any], merchant: MerchantOut) -> CampaignOut:
     )
 
 
-async def _row(merchant_id: int, campaign_id: int) -> dict[str, Any]:
+async def campaign_row(merchant_id: int, campaign_id: int) -> dict[str, Any]:
     row = (
         await Campaign.select()
         .where((Campaign.id == campaign_id) & (Campaign.merchant == merchant_id))
@@ -112,7 +101,7 @@ async def _row(merchant_id: int, campaign_id: int) -> dict[str, Any]:
 # --- checks ----------------------------------------------------------------------------------
 
 
-def _line_problems(values: Mapping[str, str]) -> dict[str, str]:
+def line_problems(values: Mapping[str, str]) -> dict[str, str]:
     return {
         name: _("Must be a single line without control characters.")
         for name, value in values.items()
@@ -171,7 +160,7 @@ def _content(values: Mapping[str, Any]) -> Content:
 
 def _prove_renderable(merchant: MerchantOut, values: Mapping[str, Any]) -> None:
     """Refuse what cannot be rendered, with every problem and where it is."""
-    found = _line_problems({"subject": values["subject"], "preheader": values["preheader"]})
+    found = line_problems({"subject": values["subject"], "preheader": values["preheader"]})
     content = _content(values)
     found.update(compiler.problems(content))
     if found:
@@ -220,7 +209,7 @@ async def create_campaign(
 
 async def get_campaign(merchant_id: int, campaign_id: int) -> CampaignOut:
     merchant = await accounts.get_merchant(merchant_id)
-    return await _out(await _row(merchant_id, campaign_id), merchant)
+    return await _out(await campaign_row(merchant_id, campaign_id), merchant)
 
 
 async def list_campaigns(merchant_id: int) -> list[CampaignOut]:
@@ -235,7 +224,7 @@ async def list_campaigns(merchant_id: int) -> list[CampaignOut]:
 
 async def update_campaign(merchant_id: int, campaign_id: int, data: CampaignUpdate) -> CampaignOut:
     merchant = await accounts.get_merchant(merchant_id)
-    row = await _row(merchant_id, campaign_id)
+    row = await campaign_row(merchant_id, campaign_id)
     if row["status"] != "draft":
         raise ValidationFailed(_("Only a draft can be edited."), fields={"status": row["status"]})
     changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
@@ -245,7 +234,7 @@ async def update_campaign(merchant_id: int, campaign_id: int, data: CampaignUpda
         "subject": changes.get("subject", row["subject"]),
         "preheader": changes.get("preheader", row["preheader"]),
         "layout": changes.get("layout", row["layout"]),
-        "blocks": changes.get("blocks", _blocks_of(row)),
+        "blocks": changes.get("blocks", blocks_of(row)),
     }
     _prove_renderable(merchant, values)
     update: dict[Any, Any] = {Campaign.updated_at: now()}
@@ -265,7 +254,7 @@ async def update_campaign(merchant_id: int, campaign_id: int, data: CampaignUpda
 
 
 async def delete_campaign(merchant_id: int, campaign_id: int) -> None:
-    row = await _row(merchant_id, campaign_id)
+    row = await campaign_row(merchant_id, campaign_id)
     if row["status"] != "draft":
         raise ValidationFailed(_("Only a draft can be deleted."), fields={"status": row["status"]})
     await Campaign.delete().where((Campaign.id == campaign_id) & (Campaign.merchant == merchant_id))
@@ -292,144 +281,3 @@ async def check_campaign(merchant_id: int, campaign_id: int) -> CheckOut:
     if not campaign.blocks:
         problems.append(Problem(field="blocks", message=_("The newsletter has no content.")))
     return CheckOut(ready=not problems, problems=problems)
-
-
-# --- rendering -------------------------------------------------------------------------------
-
-
-def recipient_from_row(row: Mapping[str, Any], merchant: MerchantOut) -> personal.Recipient:
-    exponent = currency_exponent(merchant.currency)
-    return personal.Recipient(
-        email=row["email"],
-        first_name=row["first_name"] or "",
-        last_name=row["last_name"] or "",
-        gender=row["gender"] or "",
-        city=row["city"] or "",
-        birth_date=_as_date(row.get("birth_date")),
-        lifetime_value=Decimal(int(row.get("lifetime_value_minor") or 0)).scaleb(-exponent),
-        currency=merchant.currency,
-        locale=row["locale"] or "",
-    )
-
-
-def _as_date(value: object) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
-
-
-def sample_recipient(merchant: MerchantOut, language: str) -> personal.Recipient:
-    """Who a preview shows when no customer is chosen: a made-up person, not a real one."""
-    return personal.Recipient(
-        email="alex.example@example.com",
-        first_name="Alex",
-        last_name="Example",
-        city=merchant.city,
-        birth_date=date(1990, 6, 15),
-        lifetime_value=Decimal("123.45"),
-        currency=merchant.currency,
-        locale=language,
-    )
-
-
-def compile_for(
-    merchant: MerchantOut, content: Content, language: str, *, pixel: bool = False
-) -> CompiledMessage:
-    return compiler.compile_message(
-        content, brand_frame(merchant), language, base_url=get_settings().base_url, pixel=pixel
-    )
-
-
-def render_for(
-    merchant: MerchantOut,
-    campaign_id: int,
-    content: Content,
-    recipient_id: int,
-    recipient: personal.Recipient,
-) -> tuple[RenderedMessage, str]:
-    """The message as ``recipient`` gets it, with untracked links (previews and the web
-    version), and its language."""
-    language = recipient_locale(recipient.locale, merchant.default_locale)
-    personaliser = Personaliser(
-        compile_for(merchant, content, language),
-        merchant_id=merchant.id,
-        campaign_id=campaign_id,
-        merchant_locale=merchant.default_locale,
-        base_url=get_settings().base_url,
-        track=False,
-    )
-    return personaliser.message_for(recipient_id, recipient), language
-
-
-async def preview_campaign(
-    merchant_id: int, campaign_id: int, request: PreviewRequest
-) -> PreviewOut:
-    """The campaign (or unsaved ``request.draft`` of it) as a customer, or a sample person,
-    would receive it."""
-    merchant = await accounts.get_merchant(merchant_id)
-    row = await _row(merchant_id, campaign_id)
-    content = _draft_content(row, request.draft)
-    found = _line_problems({"subject": content.subject, "preheader": content.preheader})
-    found.update(compiler.problems(content))
-    if found:
-        raise RenderFailed(_("The newsletter cannot be rendered yet."), fields=found)
-    member: Member | None = None
-    if request.customer_id is not None:
-        customer = await customer_row(merchant_id, request.customer_id)
-        recipient = recipient_from_row(customer, merchant)
-        member = Member(
-            id=int(customer["id"]),
-            email=customer["email"],
-            first_name=customer["first_name"],
-            last_name=customer["last_name"],
-            customer_type=customer["customer_type"],
-            city=customer["city"],
-            country=customer["country"],
-        )
-        recipient_id = int(customer["id"])
-    else:
-        recipient = sample_recipient(merchant, request.language or merchant.default_locale)
-        recipient_id = 0
-    rendered, language = render_for(merchant, campaign_id, content, recipient_id, recipient)
-    sender_name = row["sender_name"] or merchant.sender_name or merchant.name
-    return PreviewOut(
-        subject=rendered.subject,
-        preheader=rendered.preheader,
-        html=rendered.html,
-        text=rendered.text,
-        language=language,
-        customer=member,
-        sender=f"{sender_name} <{merchant.sender_email}>" if merchant.sender_email else sender_name,
-    )
-
-
-def _draft_content(row: Mapping[str, Any], draft: ContentDraft | None) -> Content:
-    draft = draft or ContentDraft()
-    return Content(
-        subject=row["subject"] if draft.subject is None else draft.subject,
-        preheader=row["preheader"] if draft.preheader is None else draft.preheader,
-        layout=row["layout"] if draft.layout is None else draft.layout,
-        blocks=tuple(_blocks_of(row) if draft.blocks is None else draft.blocks),
-    )
-
-
-async def web_version(token: str) -> tuple[str, str]:
-    """The "view in browser" page of a message: (HTML, language). A bad token, or a
-    campaign or recipient that is gone, is NotFound: the page then says so."""
-    data = tokens.read("view", token)
-    if data is None:
-        raise NotFound(_("This link is not valid."))
-    merchant = await accounts.get_merchant(data.merchant_id)
-    row = await _row(data.merchant_id, data.campaign_id)
-    content = _draft_content(row, None)
-    if data.recipient_id == 0:
-        recipient = sample_recipient(merchant, merchant.default_locale)
-    else:
-        # Until the sending issue keeps per-recipient rows, the recipient is the customer.
-        recipient = recipient_from_row(
-            await customer_row(data.merchant_id, data.recipient_id), merchant
-        )
-    rendered, language = render_for(
-        merchant, data.campaign_id, content, data.recipient_id, recipient
-    )
-    return rendered.html, language

@@ -1,0 +1,36 @@
+"""The campaigns app's services: drafts (:mod:`.drafts`) and rendering for a person
+(:mod:`.previews`). Callers use this package; the names below are its whole interface."""
+
+from campaigns.services.drafts import (
+    brand_frame,
+    check_campaign,
+    create_campaign,
+    delete_campaign,
+    get_campaign,
+    list_campaigns,
+    update_campaign,
+)
+from campaigns.services.previews import (
+    compile_for,
+    preview_campaign,
+    recipient_from_row,
+    render_for,
+    sample_recipient,
+    web_version,
+)
+
+__all__ = [
+    "brand_frame",
+    "check_campaign",
+    "compile_for",
+    "create_campaign",
+    "delete_campaign",
+    "get_campaign",
+    "list_campaigns",
+    "preview_campaign",
+    "recipient_from_row",
+    "render_for",
+    "sample_recipient",
+    "update_campaign",
+    "web_version",
+]

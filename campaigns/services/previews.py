@@ -1,0 +1,164 @@
+"""Rendering a campaign for a person: the preview as a customer (or a sample person) and the
+"view in browser" web version. Both use untracked links; sending adds tracking."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from accounts import services as accounts
+from accounts.schemas import MerchantOut
+from campaigns.personalise import Personaliser
+from campaigns.schemas import ContentDraft, PreviewOut, PreviewRequest
+from campaigns.services.drafts import blocks_of, brand_frame, campaign_row, line_problems
+from customers.services.customers import currency_exponent, customer_row
+from loyalmail.errors import NotFound, _
+from loyalmail.i18n import recipient_locale
+from loyalmail.settings import get_settings
+from segments.schemas import Member
+from templates import compiler, personal
+from templates.compiler import Content, RenderFailed
+from templates.message import CompiledMessage, RenderedMessage
+from tracking import tokens
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def recipient_from_row(row: Mapping[str, Any], merchant: MerchantOut) -> personal.Recipient:
+    exponent = currency_exponent(merchant.currency)
+    return personal.Recipient(
+        email=row["email"],
+        first_name=row["first_name"] or "",
+        last_name=row["last_name"] or "",
+        gender=row["gender"] or "",
+        city=row["city"] or "",
+        birth_date=_as_date(row.get("birth_date")),
+        lifetime_value=Decimal(int(row.get("lifetime_value_minor") or 0)).scaleb(-exponent),
+        currency=merchant.currency,
+        locale=row["locale"] or "",
+    )
+
+
+def _as_date(value: object) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def sample_recipient(merchant: MerchantOut, language: str) -> personal.Recipient:
+    """Who a preview shows when no customer is chosen: a made-up person, not a real one."""
+    return personal.Recipient(
+        email="alex.example@example.com",
+        first_name="Alex",
+        last_name="Example",
+        city=merchant.city,
+        birth_date=date(1990, 6, 15),
+        lifetime_value=Decimal("123.45"),
+        currency=merchant.currency,
+        locale=language,
+    )
+
+
+def compile_for(
+    merchant: MerchantOut, content: Content, language: str, *, pixel: bool = False
+) -> CompiledMessage:
+    return compiler.compile_message(
+        content, brand_frame(merchant), language, base_url=get_settings().base_url, pixel=pixel
+    )
+
+
+def render_for(
+    merchant: MerchantOut,
+    campaign_id: int,
+    content: Content,
+    recipient_id: int,
+    recipient: personal.Recipient,
+) -> tuple[RenderedMessage, str]:
+    """The message as ``recipient`` gets it, with untracked links (previews and the web
+    version), and its language."""
+    language = recipient_locale(recipient.locale, merchant.default_locale)
+    personaliser = Personaliser(
+        compile_for(merchant, content, language),
+        merchant_id=merchant.id,
+        campaign_id=campaign_id,
+        merchant_locale=merchant.default_locale,
+        base_url=get_settings().base_url,
+        track=False,
+    )
+    return personaliser.message_for(recipient_id, recipient), language
+
+
+async def preview_campaign(
+    merchant_id: int, campaign_id: int, request: PreviewRequest
+) -> PreviewOut:
+    """The campaign (or unsaved ``request.draft`` of it) as a customer, or a sample person,
+    would receive it."""
+    merchant = await accounts.get_merchant(merchant_id)
+    row = await campaign_row(merchant_id, campaign_id)
+    content = _draft_content(row, request.draft)
+    found = line_problems({"subject": content.subject, "preheader": content.preheader})
+    found.update(compiler.problems(content))
+    if found:
+        raise RenderFailed(_("The newsletter cannot be rendered yet."), fields=found)
+    member: Member | None = None
+    if request.customer_id is not None:
+        customer = await customer_row(merchant_id, request.customer_id)
+        recipient = recipient_from_row(customer, merchant)
+        member = Member(
+            id=int(customer["id"]),
+            email=customer["email"],
+            first_name=customer["first_name"],
+            last_name=customer["last_name"],
+            customer_type=customer["customer_type"],
+            city=customer["city"],
+            country=customer["country"],
+        )
+        recipient_id = int(customer["id"])
+    else:
+        recipient = sample_recipient(merchant, request.language or merchant.default_locale)
+        recipient_id = 0
+    rendered, language = render_for(merchant, campaign_id, content, recipient_id, recipient)
+    sender_name = row["sender_name"] or merchant.sender_name or merchant.name
+    return PreviewOut(
+        subject=rendered.subject,
+        preheader=rendered.preheader,
+        html=rendered.html,
+        text=rendered.text,
+        language=language,
+        customer=member,
+        sender=f"{sender_name} <{merchant.sender_email}>" if merchant.sender_email else sender_name,
+    )
+
+
+def _draft_content(row: Mapping[str, Any], draft: ContentDraft | None) -> Content:
+    draft = draft or ContentDraft()
+    return Content(
+        subject=row["subject"] if draft.subject is None else draft.subject,
+        preheader=row["preheader"] if draft.preheader is None else draft.preheader,
+        layout=row["layout"] if draft.layout is None else draft.layout,
+        blocks=tuple(blocks_of(row) if draft.blocks is None else draft.blocks),
+    )
+
+
+async def web_version(token: str) -> tuple[str, str]:
+    """The "view in browser" page of a message: (HTML, language). A bad token, or a
+    campaign or recipient that is gone, is NotFound: the page then says so."""
+    data = tokens.read("view", token)
+    if data is None:
+        raise NotFound(_("This link is not valid."))
+    merchant = await accounts.get_merchant(data.merchant_id)
+    row = await campaign_row(data.merchant_id, data.campaign_id)
+    content = _draft_content(row, None)
+    if data.recipient_id == 0:
+        recipient = sample_recipient(merchant, merchant.default_locale)
+    else:
+        # Until the sending issue keeps per-recipient rows, the recipient is the customer.
+        recipient = recipient_from_row(
+            await customer_row(data.merchant_id, data.recipient_id), merchant
+        )
+    rendered, language = render_for(
+        merchant, data.campaign_id, content, data.recipient_id, recipient
+    )
+    return rendered.html, language
