@@ -56,6 +56,9 @@ class Personaliser:
         return [f"{click}{number}" for number in range(self._link_count)], own
 
     def message_for(self, recipient_id: int, recipient: personal.Recipient) -> RenderedMessage:
-        values = personal.values(recipient, self.merchant_locale, self._names)
+        # The message was compiled for the recipient's language: no need to work it out again.
+        values = personal.values(
+            recipient, self.merchant_locale, self._names, self.message.language
+        )
         link_urls, own = self.urls(recipient_id)
         return render(self.message, values, defaults=self._defaults, link_urls=link_urls, urls=own)

@@ -69,24 +69,42 @@ def serbian_vocative(last_name: str) -> str:
     return last_name
 
 
+@dataclass(frozen=True, slots=True)
+class _Forms:
+    ms: str
+    mr: str
+    hello_name: str
+    hello: str
+
+
+@cache
+def _forms(language: str) -> _Forms:
+    # Looked up once per language: salutation() runs for every recipient of a send.
+    return _Forms(
+        ms=email_gettext(language, "Dear Ms %(last_name)s"),
+        mr=email_gettext(language, "Dear Mr %(last_name)s"),
+        hello_name=email_gettext(language, "Hello %(full_name)s"),
+        hello=email_gettext(language, "Hello"),
+    )
+
+
 def salutation(recipient: Recipient, language: str) -> str:
     """The greeting for ``recipient``; never empty (see the module docstring)."""
+    forms = _forms(language)
     first, last = recipient.first_name.strip(), recipient.last_name.strip()
-    full = " ".join(part for part in (first, last) if part)
+    full = f"{first} {last}" if first and last else first or last
     if last and recipient.gender in {"female", "male"}:
         if recipient.gender == "female":
-            form = email_gettext(language, "Dear Ms %(last_name)s")
-            return form % {"last_name": last, "first_name": first, "full_name": full}
-        form = email_gettext(language, "Dear Mr %(last_name)s")
+            return forms.ms % {"last_name": last, "first_name": first, "full_name": full}
         vocative = serbian_vocative(last) if language == "sr" else last
-        return form % {"last_name": vocative, "first_name": first, "full_name": full}
+        return forms.mr % {"last_name": vocative, "first_name": first, "full_name": full}
     if full:
-        return email_gettext(language, "Hello %(full_name)s") % {"full_name": full}
-    return neutral_salutation(language)
+        return forms.hello_name % {"full_name": full}
+    return forms.hello
 
 
 def neutral_salutation(language: str) -> str:
-    return email_gettext(language, "Hello")
+    return _forms(language).hello
 
 
 @lru_cache(maxsize=4096)
@@ -140,7 +158,10 @@ def _money_formatter(locale: Locale, currency: str) -> Callable[[Decimal], str] 
 
 
 def values(
-    recipient: Recipient, merchant_locale: str, names: frozenset[str] | None = None
+    recipient: Recipient,
+    merchant_locale: str,
+    names: frozenset[str] | None = None,
+    language: str | None = None,
 ) -> dict[str, str]:
     """The placeholder values for ``recipient``, unescaped; empty where unknown. Only
     ``names`` are worked out when given (a message uses a few; babel's money formatting is the
@@ -151,7 +172,8 @@ def values(
     when there is no fallback either.
     """
     wanted = PLACEHOLDER_NAMES if names is None else names
-    language = recipient_locale(recipient.locale, merchant_locale)
+    if language is None:  # a caller holding a message compiled for the language passes it
+        language = recipient_locale(recipient.locale, merchant_locale)
     first, last = recipient.first_name.strip(), recipient.last_name.strip()
     out: dict[str, str] = {}
     if "salutation" in wanted:
