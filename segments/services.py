@@ -69,18 +69,20 @@ async def _sample(merchant_id: int, condition: Sql, size: int) -> list[Member]:
     rows = await Customer.raw(
         queries.sample_sql(condition.text), merchant_id, *condition.params, size
     )
-    return [
-        Member(
-            id=int(row["id"]),
-            email=row["email"],
-            first_name=row["first_name"],
-            last_name=row["last_name"],
-            customer_type=row["customer_type"],
-            city=row["city"],
-            country=row["country"],
-        )
-        for row in rows
-    ]
+    return [member_of(row) for row in rows]
+
+
+def member_of(row: Mapping[str, Any]) -> Member:
+    """A customer row (of the sample query or ``Customer.select()``) as a group member."""
+    return Member(
+        id=int(row["id"]),
+        email=row["email"],
+        first_name=row["first_name"],
+        last_name=row["last_name"],
+        customer_type=row["customer_type"],
+        city=row["city"],
+        country=row["country"],
+    )
 
 
 async def _preview(merchant_id: int, condition: Sql, sample_size: int) -> Preview:

@@ -18,11 +18,12 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import premailer
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markdown_it.token import Token
@@ -46,7 +47,7 @@ from templates.blocks import (
     placeholder_problems,
 )
 from templates.layouts import LAYOUTS
-from templates.message import SPECIAL_URLS, CompiledMessage, Part, Slot
+from templates.message import CONTROL_CHARS, SPECIAL_URLS, CompiledMessage, Part, Slot
 
 LAYOUT_DIR = Path(__file__).resolve().parent / "layouts"
 MARKER_HOST = "https://lm.invalid/"
@@ -172,6 +173,8 @@ def problems(content: Content) -> dict[str, str]:
     if content.layout not in LAYOUTS:
         found["layout"] = _("Unknown layout.")
     for name, value in (("subject", content.subject), ("preheader", content.preheader)):
+        if CONTROL_CHARS.search(value):
+            found[name] = _("Must be a single line without control characters.")
         listed = placeholder_problems(value)
         if listed:
             found[name] = listed[0]
@@ -348,14 +351,10 @@ def _absolute(url: str, base_url: str) -> str:
 
 
 def _absolute_brand(brand: BrandFrame, base_url: str) -> BrandFrame:
-    from dataclasses import replace
-
     return replace(brand, logo_url=_absolute(brand.logo_url, base_url))
 
 
 def _absolute_media(content: Content, base_url: str) -> Content:
-    import msgspec
-
     blocks: list[Block] = []
     for block in content.blocks:
         if isinstance(block, Image):

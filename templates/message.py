@@ -23,7 +23,8 @@ from dataclasses import dataclass
 #: Recipient URLs every message has a slot for.
 SPECIAL_URLS = ("unsubscribe_url", "view_url", "pixel_url")
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+#: What may never stand in a header line: a value of these would start a new header.
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
 _HTML_SPECIAL = re.compile(r"[&<>\"']")
 
 
@@ -73,7 +74,7 @@ class CompiledMessage:
 
 
 def header_safe(value: str) -> str:
-    return _CONTROL.sub(" ", value)
+    return CONTROL_CHARS.sub(" ", value)
 
 
 def html_safe(value: str) -> str:

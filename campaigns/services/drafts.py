@@ -9,7 +9,6 @@ sent" holds by construction: nothing unrenderable is ever stored.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +35,6 @@ from templates.compiler import BrandFrame, Content
 from templates.layouts import LAYOUTS
 
 _BLOCKS = msgspec.json.Decoder(list[Block])
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
 
 
 def now() -> datetime:
@@ -101,14 +99,6 @@ async def campaign_row(merchant_id: int, campaign_id: int) -> dict[str, Any]:
 # --- checks ----------------------------------------------------------------------------------
 
 
-def line_problems(values: Mapping[str, str]) -> dict[str, str]:
-    return {
-        name: _("Must be a single line without control characters.")
-        for name, value in values.items()
-        if _CONTROL.search(value)
-    }
-
-
 async def _audience_columns(merchant_id: int, audience: Audience | None) -> dict[str, Any]:
     if audience is None:
         return {"audience_predefined": "", "audience_segment": None}
@@ -160,9 +150,8 @@ def _content(values: Mapping[str, Any]) -> Content:
 
 def _prove_renderable(merchant: MerchantOut, values: Mapping[str, Any]) -> None:
     """Refuse what cannot be rendered, with every problem and where it is."""
-    found = line_problems({"subject": values["subject"], "preheader": values["preheader"]})
     content = _content(values)
-    found.update(compiler.problems(content))
+    found = compiler.problems(content)
     if found:
         raise ValidationFailed(_("The campaign has problems; nothing was saved."), fields=found)
     compiler.compile_message(content, brand_frame(merchant), merchant.default_locale)

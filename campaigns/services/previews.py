@@ -12,11 +12,12 @@ from accounts import services as accounts
 from accounts.schemas import MerchantOut
 from campaigns.personalise import Personaliser
 from campaigns.schemas import ContentDraft, PreviewOut, PreviewRequest
-from campaigns.services.drafts import blocks_of, brand_frame, campaign_row, line_problems
+from campaigns.services.drafts import blocks_of, brand_frame, campaign_row
 from customers.services.customers import currency_exponent, customer_row
 from loyalmail.errors import NotFound, _
 from loyalmail.i18n import recipient_locale
 from loyalmail.settings import get_settings
+from segments import services as segments
 from segments.schemas import Member
 from templates import compiler, personal
 from templates.compiler import Content, RenderFailed
@@ -98,23 +99,14 @@ async def preview_campaign(
     merchant = await accounts.get_merchant(merchant_id)
     row = await campaign_row(merchant_id, campaign_id)
     content = _draft_content(row, request.draft)
-    found = line_problems({"subject": content.subject, "preheader": content.preheader})
-    found.update(compiler.problems(content))
+    found = compiler.problems(content)
     if found:
         raise RenderFailed(_("The newsletter cannot be rendered yet."), fields=found)
     member: Member | None = None
     if request.customer_id is not None:
         customer = await customer_row(merchant_id, request.customer_id)
         recipient = recipient_from_row(customer, merchant)
-        member = Member(
-            id=int(customer["id"]),
-            email=customer["email"],
-            first_name=customer["first_name"],
-            last_name=customer["last_name"],
-            customer_type=customer["customer_type"],
-            city=customer["city"],
-            country=customer["country"],
-        )
+        member = segments.member_of(customer)
         recipient_id = int(customer["id"])
     else:
         recipient = sample_recipient(merchant, request.language or merchant.default_locale)
