@@ -281,3 +281,8 @@ async def resolve_api_token(token: str) -> Principal | None:
     return Principal(
         merchant_id=row["merchant"], via="token", email=f"token:{row['name']}", role="staff"
     )
+
+
+async def merchant_ids() -> list[int]:
+    """Every merchant, for the jobs that visit them all (the quota's monthly grants)."""
+    return [int(row["id"]) for row in await Merchant.select(Merchant.id).order_by(Merchant.id)]

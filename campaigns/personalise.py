@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from templates import personal
-from templates.message import CompiledMessage, RenderedMessage, render
+from templates.message import CompiledMessage, RenderedMessage, html_safe, render
 from tracking import tokens
 
 
@@ -32,6 +32,10 @@ class Personaliser:
     _defaults: dict[str, str] = field(init=False)
     _link_count: int = field(init=False)
     _tokens: tokens.CampaignTokens = field(init=False)
+    #: Our own URLs need no HTML escaping when the base URL has nothing to escape: they are
+    #: the base, a path and a token of [0-9a-f.-_] (tracked links only; without tracking the
+    #: marketer's links stand in the HTML and are escaped).
+    _trusted_urls: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -41,6 +45,7 @@ class Personaliser:
         self._defaults = {"salutation": personal.neutral_salutation(self.message.language)}
         self._link_count = len(self.message.links)
         self._tokens = tokens.CampaignTokens(self.merchant_id, self.campaign_id)
+        self._trusted_urls = self.track and html_safe(self.base_url) == self.base_url
 
     def urls(self, recipient_id: int) -> tuple[list[str] | None, dict[str, str]]:
         """(link URLs, the recipient's own URLs) for one recipient."""
@@ -61,4 +66,11 @@ class Personaliser:
             recipient, self.merchant_locale, self._names, self.message.language
         )
         link_urls, own = self.urls(recipient_id)
-        return render(self.message, values, defaults=self._defaults, link_urls=link_urls, urls=own)
+        return render(
+            self.message,
+            values,
+            defaults=self._defaults,
+            link_urls=link_urls,
+            urls=own,
+            trusted_urls=self._trusted_urls,
+        )

@@ -45,6 +45,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from customers.controllers.pages import CustomerPagesController
     from loyalmail.health import health
     from loyalmail.pages_controller import LanguageController, ShellPagesController
+    from quota.controllers import OperatorQuotaController, QuotaApiController
     from segments.controllers import SegmentApiController
     from segments.page_controllers import SegmentPagesController
     from templates.controllers import MediaApiController, MediaFilesController
@@ -66,6 +67,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
         SegmentPagesController,
         CampaignApiController,
         CampaignPagesController,
+        QuotaApiController,
+        OperatorQuotaController,
         MediaApiController,
         MediaFilesController,
         WebVersionController,

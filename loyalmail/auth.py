@@ -19,9 +19,18 @@ CSRF_FIELD = "_csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
-#: Paths anyone may reach: health checks, static files, login, the recipients' pages and the
-#: newsletter images their mail clients load.
-PUBLIC_PATHS = ["^/health", "^/static/", "^/login", "^/schema", "^/r/", "^/media/"]
+#: Paths without a merchant's credentials: health checks, static files, login, the recipients'
+#: pages and the newsletter images their mail clients load.
+#: The operator API checks its own token (quota.controllers.operator_guard).
+PUBLIC_PATHS = [
+    "^/health",
+    "^/static/",
+    "^/login",
+    "^/schema",
+    "^/r/",
+    "^/media/",
+    "^/api/operator/",
+]
 
 
 class AuthMiddleware(AbstractAuthenticationMiddleware):

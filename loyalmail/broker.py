@@ -18,7 +18,7 @@ from dramatiq.middleware.asyncio import AsyncIO
 from loyalmail.settings import Settings, get_settings
 
 #: Registered explicitly: a worker imports exactly these.
-ACTOR_MODULES = ["customers.actors"]
+ACTOR_MODULES = ["customers.actors", "quota.actors"]
 
 _broker: dramatiq.Broker | None = None
 _lock = threading.Lock()
@@ -77,7 +77,10 @@ def ping() -> str:
 
 def start_embedded_worker(threads: int) -> dramatiq.Worker:
     """Worker threads inside this process: the embedded mode's stand-in for ``loyalmail worker``."""
+    from loyalmail import scheduler
+
     load_actors()
     worker = dramatiq.Worker(get_broker(), worker_threads=threads, worker_timeout=200)
     worker.start()
+    scheduler.start_in_thread()
     return worker

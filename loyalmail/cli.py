@@ -132,6 +132,108 @@ def create_token(
     typer.echo(token)
 
 
+quota_app = typer.Typer(no_args_is_help=True, help="The quota ledger, for operators.")
+app.add_typer(quota_app, name="quota")
+
+
+@quota_app.command("show")
+def quota_show(
+    merchant: Annotated[str, typer.Option(help="The merchant's slug")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """What a merchant has left: this month's allowance, packs, test sends, next month."""
+    import msgspec
+
+    from accounts import services as accounts
+    from loyalmail.errors import LoyalmailError
+    from quota import services as quota
+    from quota.schemas import QuotaOverview
+
+    async def go() -> QuotaOverview:
+        shop = await accounts.get_merchant_by_slug(merchant)
+        return await quota.overview(shop.id)
+
+    try:
+        figures = run(go())
+    except LoyalmailError as exc:
+        fail(exc.message)
+        return
+    if json_output:
+        typer.echo(msgspec.json.encode(figures).decode())
+        return
+    allowance = figures.allowance
+    typer.echo(f"Quota of {merchant}, month {figures.period}")
+    if allowance is not None:
+        typer.echo(
+            f"  allowance  {allowance.available:>10,} left of {allowance.granted:,}"
+            f" (2 × {allowance.basis_loyal or 0:,} loyal customers), {allowance.spent:,} spent,"
+            f" {allowance.reserved:,} reserved, expires after {allowance.expires_on}"
+        )
+    for pack in figures.packs:
+        typer.echo(
+            f"  pack       {pack.available:>10,} left of {pack.granted:,}"
+            f" (reference {pack.reference}, bought {pack.created_at:%Y-%m-%d}, never expires)"
+        )
+    tests = figures.test_sends
+    typer.echo(
+        f"  test sends {tests.left:>10,} left of {tests.granted}, renew on {tests.renews_on}"
+    )
+    typer.echo(f"  available  {figures.available:>10,} for sends now")
+    typer.echo(
+        f"  next month {figures.forecast.allowance:>10,} at today's"
+        f" {figures.forecast.loyal_customers:,} loyal customers ({figures.forecast.period})"
+    )
+
+
+@quota_app.command("add-pack")
+def quota_add_pack(
+    merchant: Annotated[str, typer.Option(help="The merchant's slug")],
+    reference: Annotated[str, typer.Option(help="The purchase reference (credits once)")],
+    packs: Annotated[int, typer.Option(min=1, max=1000, help="Packs of 10,000")] = 1,
+) -> None:
+    """Record bought packs; the same reference again credits nothing."""
+    import msgspec
+
+    from accounts import services as accounts
+    from loyalmail.errors import LoyalmailError
+    from quota import services as quota
+    from quota.schemas import PackPurchase, PackRecorded
+
+    try:
+        purchase = msgspec.convert({"reference": reference, "packs": packs}, PackPurchase)
+    except msgspec.ValidationError as exc:
+        fail(f"Could not record the pack: {exc}")
+        return
+
+    async def go() -> PackRecorded:
+        shop = await accounts.get_merchant_by_slug(merchant)
+        return await quota.buy_pack(shop.id, purchase.reference, purchase.packs)
+
+    try:
+        recorded = run(go())
+    except LoyalmailError as exc:
+        fail(f"Could not record the pack: {exc.message}")
+        return
+    if recorded.created:
+        typer.echo(f"Credited {recorded.pack.granted:,} units to {merchant} ({reference}).")
+    else:
+        typer.echo(f"{reference} was recorded before; nothing credited again.")
+
+
+@quota_app.command("grant")
+def quota_grant() -> None:
+    """Run the monthly job now: grant every merchant's month, expire what is over (safe to
+    run any number of times)."""
+    from quota import services as quota
+
+    result = run(quota.run_monthly_job())
+    typer.echo(
+        f"{result.merchants} merchants: {result.allowances_granted} allowances and"
+        f" {result.test_sends_granted} test-send grants made, {result.units_expired:,} units"
+        f" expired from {result.sources_expired} sources."
+    )
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
@@ -180,6 +282,29 @@ def worker(
             str(threads),
         ],
     )
+
+
+@app.command()
+def scheduler() -> None:
+    """Enqueue the periodic jobs (the quota's monthly grants) on their intervals, against
+    Redis. Safe to run on several machines: every periodic job is safe to run twice."""
+    import threading
+
+    from loyalmail import scheduler as periodic
+    from loyalmail.broker import load_actors
+
+    if not get_settings().redis_url:
+        fail("loyalmail scheduler needs LOYALMAIL_REDIS_URL; `serve` and `demo` run it inside.")
+    load_actors()
+    typer.echo(
+        "Scheduling: "
+        + ", ".join(f"{j.actor} every {j.every_seconds:.0f} s" for j in periodic.PERIODIC_JOBS)
+    )
+    stop = threading.Event()
+    try:
+        periodic.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 @app.command()

@@ -4,6 +4,7 @@
     ├── NotFound                        404  missing, or another merchant's
     ├── ValidationFailed                422  input that breaks a rule; ``fields`` says where
     ├── Conflict                        409  e.g. an address the merchant already has
+    │   └── QuotaExceeded               409  a send that does not fit; ``extra`` has the figures
     ├── PermissionDenied                403  logged in, but the role may not do it
     ├── AuthenticationFailed            401  no or bad credentials
     ├── Suppressed                      409  an erased / suppressed address without fresh opt-in
@@ -24,10 +25,14 @@ def _(message: str) -> str:
 class LoyalmailError(Exception):
     status_hint = 500
 
-    def __init__(self, message: str, *, fields: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str, *, fields: dict[str, str] | None = None, extra: object = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.fields = fields or {}
+        #: Structured detail for API callers (a quota refusal's figures), sent as ``extra``.
+        self.extra = extra
 
 
 class NotFound(LoyalmailError):
@@ -43,6 +48,10 @@ class Conflict(LoyalmailError):
 
 
 class Suppressed(Conflict):
+    pass
+
+
+class QuotaExceeded(Conflict):
     pass
 
 

@@ -51,7 +51,7 @@ def _error_response(
 
 
 def domain_error(request: Request, exc: LoyalmailError) -> Response:
-    return _error_response(request, exc.status_hint, exc.message, exc.fields)
+    return _error_response(request, exc.status_hint, exc.message, exc.fields, exc.extra)
 
 
 def _json_path(key: str) -> str:

@@ -59,6 +59,13 @@ class Settings:
     #: Cookies only over HTTPS. Off by default so the embedded demo works on http://127.0.0.1.
     secure_cookies: bool = False
     worker_threads: int = 4
+    #: Bearer token of the operator API (/api/operator/…: recording bought packs, running the
+    #: monthly grants) for the installation's operator or a payment integration. Empty: that
+    #: API answers 404. Merchants' own API tokens never reach it.
+    operator_token: str = ""
+    #: Where a merchant buys packs of 10,000 sends (the operator's shop or billing page); shown
+    #: on the quota page and in refusals. Empty: they are told to contact the operator.
+    pack_purchase_url: str = ""
 
     @property
     def effective_database_url(self) -> str:

@@ -67,10 +67,25 @@ class CompiledMessage:
     links: tuple[str, ...]
     #: Which slots are placeholders (worked out once; render needs it per recipient).
     placeholder_ids: tuple[int, ...] = ()
+    #: Per slot kind, what filling it needs: worked out once, so the per-recipient loop does
+    #: no dispatch on kinds. (slot index, name, fallback) / (slot index, link) / (index, key).
+    placeholder_plan: tuple[tuple[int, str, str], ...] = ()
+    link_plan: tuple[tuple[int, int], ...] = ()
+    url_plan: tuple[tuple[int, str], ...] = ()
 
     def __post_init__(self) -> None:
-        ids = tuple(i for i, slot in enumerate(self.slots) if slot.kind == "placeholder")
-        object.__setattr__(self, "placeholder_ids", ids)
+        kinds: dict[str, list[int]] = {"placeholder": [], "link": [], "url": []}
+        for index, slot in enumerate(self.slots):
+            kinds[slot.kind].append(index)
+        slots = self.slots
+        object.__setattr__(self, "placeholder_ids", tuple(kinds["placeholder"]))
+        object.__setattr__(
+            self,
+            "placeholder_plan",
+            tuple((i, slots[i].key, slots[i].fallback) for i in kinds["placeholder"]),
+        )
+        object.__setattr__(self, "link_plan", tuple((i, slots[i].link) for i in kinds["link"]))
+        object.__setattr__(self, "url_plan", tuple((i, slots[i].key) for i in kinds["url"]))
 
 
 def header_safe(value: str) -> str:
@@ -98,16 +113,13 @@ def slot_values(
     urls: Mapping[str, str],
 ) -> list[str]:
     """The raw (unescaped) value of every slot for one recipient."""
-    values: list[str] = []
-    for slot in message.slots:
-        if slot.kind == "placeholder":
-            values.append(
-                placeholder_values.get(slot.key) or slot.fallback or defaults.get(slot.key, "")
-            )
-        elif slot.kind == "link":
-            values.append(link_urls[slot.link])
-        else:
-            values.append(urls.get(slot.key, ""))
+    values = [""] * len(message.slots)
+    for index, name, fallback in message.placeholder_plan:
+        values[index] = placeholder_values.get(name) or fallback or defaults.get(name, "")
+    for index, link in message.link_plan:
+        values[index] = link_urls[link]
+    for index, key in message.url_plan:
+        values[index] = urls.get(key, "")
     return values
 
 

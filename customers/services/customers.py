@@ -517,3 +517,12 @@ async def erase_customer(merchant_id: int, customer_id: int, *, actor: str = "")
         await suppress(merchant_id, key, "erased")
     # No address or name in the log: the point is that they are gone.
     log.info("customer %s of merchant %s erased by %s", customer_id, merchant_id, actor or "-")
+
+
+async def count_loyal(merchant_id: int, created_before: datetime | None = None) -> int:
+    """Loyal customers of a merchant; with ``created_before``, only those who were already
+    customers then (what the quota's monthly allowance is computed from)."""
+    where = (Customer.merchant == merchant_id) & (Customer.customer_type == "loyal")
+    if created_before is not None:
+        where = where & (Customer.created_at < created_before)
+    return int(await Customer.count().where(where))

@@ -186,6 +186,20 @@ def test_personaliser_tracks_every_link_with_tokens_of_their_purpose() -> None:
     assert tokens.read("open", pixel) == tokens.TokenData(7, 42, 99)
 
 
+def test_tracked_urls_are_escaped_when_the_base_url_needs_it() -> None:
+    # Our own URLs skip HTML escaping only when the base URL has nothing to escape.
+    message = compiler.compile_message(
+        content(Button(label="Go", href="https://shop.example/b")), BRAND, "en", pixel=True
+    )
+    recipient = personal.Recipient(email="a@example.com", first_name="<b>Ann</b>")
+    odd = Personaliser(message, 7, 42, "en", 'https://m.example/x?a=1&b="2"')
+    out = odd.message_for(99, recipient)
+    assert "https://m.example/x?a=1&amp;b=&quot;2&quot;/r/c/" in out.html
+    assert 'b="2"' not in out.html
+    plain = Personaliser(message, 7, 42, "en", "https://m.example").message_for(99, recipient)
+    assert "&lt;b&gt;Ann&lt;/b&gt;" in plain.html and "<b>Ann</b>" not in plain.html
+
+
 @pytest.mark.parametrize(
     ("language", "gender", "last", "expected"),
     [
