@@ -40,6 +40,7 @@ from loyalmail.auth import principal_of
 from loyalmail.errors import LoyalmailError, NotFound, _
 from loyalmail.i18n import gettext
 from loyalmail.pages_controller import convert_form, is_htmx, page
+from quota.pages_context import summary_quota
 from segments import services as segments
 from templates.blocks import BLOCK_TYPES, MAX_BLOCKS
 from templates.layouts import DEFAULT_LAYOUT, LAYOUTS
@@ -319,6 +320,7 @@ class CampaignPagesController(Controller):
             check=check,
             problems=problems,
             recipients=sample,
+            quota=await summary_quota(merchant_id, sample.quota_cost if sample else None),
             layout_name=LAYOUTS[campaign.layout].name if campaign.layout in LAYOUTS else "",
             **await preview_context(request, merchant, campaign, sample),
         )

@@ -1,5 +1,5 @@
 """The shell's pages: the page helper every app's pages use, the dashboard, the language
-switch, the demo Outbox and the honest "not yet" pages of apps that arrive later."""
+switch, the quota page and the demo Outbox."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 from litestar import Controller, Request, get
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import Redirect, Template
 
 from accounts import services as accounts
@@ -23,6 +23,7 @@ from loyalmail.catcher import read_outbox
 from loyalmail.errors import NotFound, _
 from loyalmail.i18n import LANG_COOKIE, PAGE_LOCALES, gettext
 from loyalmail.settings import get_settings
+from quota.pages_context import dashboard_card, quota_page
 
 #: Messages shown after a redirect, chosen by key: the query string never carries text that
 #: ends up on the page, so a crafted link cannot put words into the marketer's screen.
@@ -229,21 +230,25 @@ class ShellPagesController(Controller):
         merchant = await accounts.get_merchant(principal.merchant_id)
         figures = await dashboard(principal.merchant_id)
         return await page(
-            request, "dashboard.html", active="dashboard", merchant=merchant, figures=figures
+            request,
+            "dashboard.html",
+            active="dashboard",
+            merchant=merchant,
+            figures=figures,
+            quota=await dashboard_card(principal.merchant_id),
         )
 
     @get("/quota")
-    async def quota(self, request: Request) -> Template:
-        return await page(
-            request,
-            "not_yet.html",
-            active="quota",
-            heading=_("Quota"),
-            explanation=_(
-                "The quota ledger (monthly allowance, test sends, bought packs and their history) "
-                "arrives with the next issues."
-            ),
-        )
+    async def quota(
+        self,
+        request: Request,
+        # Journal ids are PostgreSQL integers: a larger number would fail in the database.
+        before: FromQuery[Annotated[int | None, Parameter(ge=1, le=2**31 - 1)]] = None,
+    ) -> Template:
+        """This month's allowance, packs, test sends, next month's forecast and the history;
+        ``before`` pages to older history entries."""
+        context = await quota_page(principal_of(request).merchant_id, before)
+        return await page(request, "quota.html", active="quota", **context)
 
     @get("/outbox")
     async def outbox(self, request: Request) -> Template:

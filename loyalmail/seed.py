@@ -32,6 +32,7 @@ from accounts import services as accounts
 from accounts.schemas import MerchantCreate
 from accounts.tables import Merchant
 from customers.tables import ConsentEvent, Customer, Purchase
+from quota import services as quota
 
 DEMO_SLUG = "demo"
 DEMO_EMAIL = "demo@loyalmail.example"
@@ -174,6 +175,9 @@ async def seed_demo(customers: int = 5000, *, today: date | None = None) -> Seed
             merchant.id, DEMO_EMAIL, DEMO_PASSWORD, name="Lena Nordmann", role="owner"
         )
         purchases = await _seed_customers(merchant.id, max(customers, 0), today)
+    # A bought pack beside this month's allowance (2 × the loyal customers just seeded), so the
+    # quota page shows both kinds of source.
+    await quota.buy_pack(merchant.id, "demo-welcome-pack")
     return SeedResult(merchant.id, created=True, customers=max(customers, 0), purchases=purchases)
 
 

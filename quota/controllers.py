@@ -45,7 +45,7 @@ class QuotaApiController(Controller):
     async def history(
         self,
         request: Request,
-        before: FromQuery[Annotated[int | None, Parameter(ge=1)]] = None,
+        before: FromQuery[Annotated[int | None, Parameter(ge=1, le=2**31 - 1)]] = None,
         limit: FromQuery[Annotated[int, Parameter(ge=1, le=200)]] = 50,
     ) -> HistoryPage:
         """Grants, purchases, reservations, releases and expiries, newest first."""

@@ -146,6 +146,15 @@ ON CONFLICT (merchant, key) DO NOTHING
 RETURNING id
 """
 
+#: A grant or purchase, with what it was computed from (the history shows these figures).
+INSERT_SOURCE_ENTRY = """
+INSERT INTO quota_entry (merchant, kind, units, source, reservation, key, note, basis_loyal,
+  top_up, packs, created_at)
+VALUES (?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (merchant, key) DO NOTHING
+RETURNING id
+"""
+
 #: Which of a batch's keys are in the journal already (the per-recipient idempotency).
 KNOWN_KEYS = "SELECT key FROM quota_entry WHERE merchant = ? AND key IN ({keys})"
 

@@ -128,7 +128,17 @@ class HistoryEntry(msgspec.Struct, kw_only=True):
     source_reference: str
     reservation_id: int | None
     purpose: str
+    #: A plain-English line (what the journal says); pages build theirs from the fields below.
     note: str
+    #: An allowance grant: the loyal customers it was computed from; ``first_month``: it grew
+    #: with them during the merchant's first month.
+    loyal_customers: int | None = None
+    first_month: bool = False
+    #: A purchase: how many packs of ``PACK_SIZE``.
+    packs: int | None = None
+    #: A reservation: how much of it was spent and given back so far.
+    spent: int | None = None
+    released: int | None = None
 
 
 class HistoryPage(msgspec.Struct, kw_only=True):

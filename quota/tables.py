@@ -12,7 +12,7 @@ spend, release and expire, each with a key unique per merchant, which is what ma
 operation safe to repeat.
 """
 
-from piccolo.columns import ForeignKey, Integer, Serial, Timestamptz, Varchar
+from piccolo.columns import Boolean, ForeignKey, Integer, Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -77,5 +77,12 @@ class QuotaEntry(Table, tablename="quota_entry"):
     reservation = ForeignKey(references=QuotaReservation, null=True, default=None)
     #: Unique per merchant: writing an entry a second time does nothing.
     key = Varchar(length=300)
+    #: A plain-English line for whoever reads the journal itself; pages use the fields below.
     note = Varchar(length=300, default="")
+    #: An allowance grant: the loyal customers it was computed from; top_up: a first month's
+    #: allowance grew with them.
+    basis_loyal = Integer(null=True, default=None)
+    top_up = Boolean(default=False)
+    #: A purchase: how many packs.
+    packs = Integer(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())

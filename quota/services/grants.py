@@ -131,6 +131,8 @@ async def grant_allowance(
                     f"grant:allowance:{month.period}:to:{units}",
                     f"first month: 2 × {loyal_customers} loyal customers",
                     moment,
+                    basis_loyal=loyal_customers,
+                    top_up=True,
                 )
             return grown
 
@@ -164,7 +166,9 @@ async def buy_pack(
         async with write_transaction():
             source = NewSource("pack", "", reference, units, moment, None)
             note = f"{packs} × {PACK_SIZE}"
-            created = await _new_source(merchant_id, source, f"purchase:{reference}", note, moment)
+            created = await _new_source(
+                merchant_id, source, f"purchase:{reference}", note, moment, packs=packs
+            )
             rows = await q.fetch(
                 "SELECT * FROM quota_source WHERE merchant = ? AND kind = 'pack' AND period = ''"
                 " AND reference = ?",
@@ -263,6 +267,7 @@ async def _new_source(
     note: str,
     moment: datetime,
     basis_loyal: int | None = None,
+    packs: int | None = None,
 ) -> int | None:
     """Insert a source with its grant or purchase entry; None if it existed (nothing written)."""
     inserted = await q.fetch(
@@ -282,7 +287,17 @@ async def _new_source(
         return None
     source_id = int(inserted[0]["id"])
     kind = "purchase" if source.kind == "pack" else "grant"
-    await _journal(merchant_id, kind, source.units, source_id, key, note, moment)
+    await _journal(
+        merchant_id,
+        kind,
+        source.units,
+        source_id,
+        key,
+        note,
+        moment,
+        basis_loyal=basis_loyal,
+        packs=packs,
+    )
     return source_id
 
 
@@ -294,5 +309,21 @@ async def _journal(
     key: str,
     note: str,
     moment: datetime,
+    *,
+    basis_loyal: int | None = None,
+    top_up: bool = False,
+    packs: int | None = None,
 ) -> None:
-    await q.fetch(q.INSERT_ENTRY, merchant_id, kind, units, source_id, None, key, note, moment)
+    await q.fetch(
+        q.INSERT_SOURCE_ENTRY,
+        merchant_id,
+        kind,
+        units,
+        source_id,
+        key,
+        note,
+        basis_loyal,
+        top_up,
+        packs,
+        moment,
+    )

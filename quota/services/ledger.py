@@ -26,6 +26,7 @@ from quota import queries as q
 from quota.schemas import Pool, Refusal, Reservation
 from quota.services.common import (
     PACK_SIZE,
+    Month,
     Retry,
     as_utc,
     source_out,
@@ -177,8 +178,6 @@ async def _refusal(
     drawable: list[dict[str, Any]],
     moment: datetime,
 ) -> QuotaExceeded:
-    from quota.services.common import Month
-
     sources = [source_out(row, time_zone) for row in drawable]
     available = sum(s.available for s in sources)
     short = units - available

@@ -160,8 +160,10 @@ async def history(
     for row in rows[:limit]:
         reservation = reservations.get(int(row["reservation"] or 0))
         note = row["note"]
+        spent = released = None
         if row["kind"] == "reserve" and reservation is not None:
-            note = f"{reservation['spent']} spent, {reservation['released']} given back"
+            spent, released = int(reservation["spent"]), int(reservation["released"])
+            note = f"{spent} spent, {released} given back"
         entries.append(
             HistoryEntry(
                 id=int(row["id"]),
@@ -174,6 +176,11 @@ async def history(
                 reservation_id=int(row["reservation"]) if row["reservation"] else None,
                 purpose=reservation["purpose"] if reservation is not None else "",
                 note=note,
+                loyal_customers=row["basis_loyal"],
+                first_month=bool(row["top_up"]),
+                packs=row["packs"],
+                spent=spent,
+                released=released,
             )
         )
     next_before = entries[-1].id if len(rows) > limit and entries else None

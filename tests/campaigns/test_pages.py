@@ -184,7 +184,7 @@ async def test_every_step_renders_in_order(
     assert html_lib.escape(SUBJECT, quote=False) in summary
     assert "Choose a target group." in summary  # the check's problem, with a link to fix it
     assert f'href="/campaigns/{campaign}/audience">Fix it' in summary
-    assert "Not available yet" in summary and "test sends, sending now, scheduling" in summary
+    assert "Not available yet" in summary and "test sends, sending now and scheduling" in summary
     assert "Hello Alex Example – we have an offer for you!" in summary
 
 

@@ -35,6 +35,15 @@ async def test_seed_builds_a_realistic_shop_once(db: Engine) -> None:
     assert merchant.sender_email and merchant.street and merchant.currency == "EUR"
     owner = await accounts.authenticate(DEMO_EMAIL, DEMO_PASSWORD)
     assert owner.merchant_id == merchant.id and owner.role == "owner"
+    # The quota: the welcome pack, and this month's allowance from the seeded loyal customers.
+    from quota import services as quota
+
+    shown = await quota.overview(merchant.id)
+    assert [p.reference for p in shown.packs] == ["demo-welcome-pack"]
+    loyal = await Customer.count().where(
+        (Customer.merchant == merchant.id) & (Customer.customer_type == "loyal")
+    )
+    assert shown.allowance is not None and shown.allowance.granted == 2 * loyal > 0
 
     rows = await Customer.select().where(Customer.merchant == merchant.id)
     assert len(rows) == 200

@@ -2,7 +2,7 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine.finder import engine_finder
 from piccolo.querystring import QueryString
 
-ID = "2026-11-25T06:57:10:000000"
+ID = "2026-11-25T08:00:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "quota ledger: idempotency keys and the balance rule in the database"
 
