@@ -1,0 +1,196 @@
+"""One recipient's e-mail as bytes: headers, a text and an HTML part, optionally DKIM-signed.
+
+Built by hand, not with :mod:`email`'s generator: a send builds hundreds of 50 KB messages a
+second per worker, and the generator manages ~285 a second here. The hand-built message is
+plain RFC 5322 + MIME that Python's parser (and every mail client) reads back:
+
+* Header values never carry a line break: every control character (CR, LF, NUL, U+2028 …)
+  becomes a space before anything else (:func:`templates.message.header_safe`). Non-ASCII
+  text, and text that merely looks like an RFC 2047 encoded word (``=?utf-8?q?…?=``, the
+  trick of CVE-2024-6923 to smuggle an encoded newline to a client), is sent as UTF-8 encoded
+  words, so a client shows it literally.
+* Addresses are ASCII: the domain of an internationalised address is IDNA-encoded; a
+  non-ASCII local part would need SMTPUTF8 and is refused (:class:`AddressNotSendable`).
+* Both parts are quoted-printable UTF-8 with CRLF line ends, lines ≤ 76 characters. The
+  boundary starts with ``=_``, which quoted-printable text can never contain.
+* The Message-ID is derived from merchant, campaign and recipient: a retried message keeps
+  its Message-ID, so a receiver can tell it is the same one.
+* RFC 8058: ``List-Unsubscribe`` with the HTTPS one-click URL and a mailto, and
+  ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``; the DKIM signature covers both.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
+
+import dkim
+
+from templates.message import RenderedMessage, header_safe
+
+#: Headers the DKIM signature covers (RFC 8058 §4 requires the two List-Unsubscribe ones).
+SIGNED_HEADERS = (
+    b"From",
+    b"To",
+    b"Subject",
+    b"Date",
+    b"Message-ID",
+    b"MIME-Version",
+    b"Content-Type",
+    b"List-Id",
+    b"List-Unsubscribe",
+    b"List-Unsubscribe-Post",
+)
+#: Raw bytes per encoded word: base64 of 45 bytes is 60 characters, the word 72 (< 75).
+_WORD_BYTES = 45
+#: Printable ASCII that needs no quoting in a display name (RFC 5322 atext and space).
+_ATEXT = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*$")
+
+
+class AddressNotSendable(ValueError):
+    """An address this sender cannot put into an ASCII message (a non-ASCII local part)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    name: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListHeaders:
+    #: ``<slug.installation-domain>`` without the brackets, e.g. "nordlicht.lists.example".
+    list_id: str
+    list_name: str
+    #: The recipient's one-click unsubscribe URL (HTTPS, signed token).
+    unsubscribe_url: str
+    #: An address that unsubscribes whoever writes to it (the token is in the local part).
+    unsubscribe_mailto: str
+
+
+@dataclass(frozen=True, slots=True)
+class DkimKey:
+    domain: str
+    selector: str
+    #: PEM (PKCS#1 or PKCS#8) RSA private key.
+    private_key: bytes
+
+
+def message_id(merchant_id: int, campaign_id: int, recipient_id: int, domain: str) -> str:
+    return f"<lm.{merchant_id}.{campaign_id}.{recipient_id}@{ascii_domain(domain)}>"
+
+
+def ascii_domain(domain: str) -> str:
+    try:
+        return domain.encode("idna").decode("ascii") if not domain.isascii() else domain
+    except UnicodeError as exc:
+        raise AddressNotSendable(f"the domain {domain!r} has no ASCII form") from exc
+
+
+def ascii_address(address: str) -> str:
+    local, at, domain = address.strip().rpartition("@")
+    if not at or not local or not domain:
+        raise AddressNotSendable(f"{address!r} is not an e-mail address")
+    if not local.isascii():
+        raise AddressNotSendable(f"{address!r} needs SMTPUTF8 (a non-ASCII local part)")
+    if any(c in local + domain for c in "<>\r\n\x00, ") or header_safe(local) != local:
+        raise AddressNotSendable(f"{address!r} is not an e-mail address")
+    return f"{local}@{ascii_domain(domain)}"
+
+
+def _encoded_words(text: str) -> str:
+    """``text`` as UTF-8 base64 encoded words, folded one per line; no character is split."""
+    words: list[bytes] = []
+    chunk = b""
+    for char in text:
+        raw = char.encode()
+        if len(chunk) + len(raw) > _WORD_BYTES:
+            words.append(chunk)
+            chunk = b""
+        chunk += raw
+    if chunk or not words:
+        words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word).decode()}?=" for word in words)
+
+
+def header_text(value: str) -> str:
+    """An unstructured header value (Subject): one line of plain ASCII, or encoded words."""
+    value = header_safe(value).strip()
+    if value.isascii() and "=?" not in value and len(value) <= 900:
+        return value
+    return _encoded_words(value)
+
+
+def mailbox(name: str, address: str) -> str:
+    """``Name <address>``: the name as written, quoted or encoded as it needs."""
+    address = ascii_address(address)
+    name = header_safe(name).strip()
+    if not name:
+        return address
+    if name.isascii() and "=?" not in name:
+        if _ATEXT.match(name):
+            return f"{name} <{address}>"
+        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{quoted}" <{address}>'
+    return f"{_encoded_words(name)} <{address}>"
+
+
+def _qp(text: str) -> bytes:
+    # binascii keeps CRLF line ends when the text has them; lines stay ≤ 76 characters.
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
+    return binascii.b2a_qp(lines.encode("utf-8"), istext=True)
+
+
+def build(
+    rendered: RenderedMessage,
+    *,
+    to: str,
+    sender: Sender,
+    lists: ListHeaders,
+    message_id: str,
+    date: datetime,
+    dkim_key: DkimKey | None = None,
+) -> bytes:
+    """The complete message, CRLF line ends, ready for SMTP DATA."""
+    boundary = f"=_lm_{secrets.token_hex(12)}"
+    list_name = header_safe(lists.list_name).replace('"', "'").strip()
+    list_id = f"<{ascii_domain(header_safe(lists.list_id).strip())}>"
+    list_id = f'"{list_name}" {list_id}' if list_name.isascii() and list_name else list_id
+    headers = [
+        f"Date: {format_datetime(date)}",
+        f"From: {mailbox(sender.name, sender.address)}",
+        f"To: {ascii_address(to)}",
+        f"Subject: {header_text(rendered.subject)}",
+        f"Message-ID: {header_safe(message_id)}",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        f"List-Id: {list_id}",
+        f"List-Unsubscribe: <{header_safe(lists.unsubscribe_url)}>,"
+        f"\r\n <mailto:{ascii_address(lists.unsubscribe_mailto)}?subject=unsubscribe>",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        "Precedence: bulk",
+    ]
+    head = ("\r\n".join(headers) + "\r\n\r\n").encode("ascii")
+    parts = b"".join(
+        b"--%s\r\nContent-Type: %s; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\n%s\r\n"
+        % (boundary.encode(), content_type, _qp(text).rstrip(b"\r\n"))
+        for content_type, text in ((b"text/plain", rendered.text), (b"text/html", rendered.html))
+    )
+    message = head + parts + b"--%s--\r\n" % boundary.encode()
+    if dkim_key is None:
+        return message
+    signature = dkim.sign(
+        message,
+        dkim_key.selector.encode(),
+        dkim_key.domain.encode(),
+        dkim_key.private_key,
+        canonicalize=(b"relaxed", b"relaxed"),
+        include_headers=list(SIGNED_HEADERS),
+    )
+    return signature + message
