@@ -16,7 +16,8 @@ plain RFC 5322 + MIME that Python's parser (and every mail client) reads back:
 * The Message-ID is derived from merchant, campaign and recipient: a retried message keeps
   its Message-ID, so a receiver can tell it is the same one.
 * RFC 8058: ``List-Unsubscribe`` with the HTTPS one-click URL and a mailto, and
-  ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``; the DKIM signature covers both.
+  ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``; the DKIM signature
+  (:mod:`campaigns.sending.dkim_signing`) covers both.
 """
 
 from __future__ import annotations
@@ -29,8 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 
-import dkim
-
+from campaigns.sending.dkim_signing import signer_for
 from templates.message import RenderedMessage, header_safe
 
 #: Headers the DKIM signature covers (RFC 8058 §4 requires the two List-Unsubscribe ones).
@@ -185,12 +185,5 @@ def build(
     message = head + parts + b"--%s--\r\n" % boundary.encode()
     if dkim_key is None:
         return message
-    signature = dkim.sign(
-        message,
-        dkim_key.selector.encode(),
-        dkim_key.domain.encode(),
-        dkim_key.private_key,
-        canonicalize=(b"relaxed", b"relaxed"),
-        include_headers=list(SIGNED_HEADERS),
-    )
-    return signature + message
+    signer = signer_for(dkim_key.domain, dkim_key.selector, dkim_key.private_key)
+    return signer.signature_header(message, SIGNED_HEADERS) + message
