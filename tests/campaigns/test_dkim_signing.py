@@ -3,10 +3,6 @@ signatures that ``dkim.verify`` accepts (and rejects once a signed header change
 
 from __future__ import annotations
 
-import base64
-import subprocess
-from pathlib import Path
-
 import dkim
 import pytest
 from dkim.canonicalization import Relaxed
@@ -14,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from campaigns.sending.dkim_signing import DkimSigner, relaxed_body, relaxed_header
+from tests.campaigns.dkim_keys import new_key
 
 #: Lines made of what canonicalisation cares about: spaces, tabs, text, empty lines.
 LINES = st.lists(st.text(alphabet=" \ta=é<", max_size=12), max_size=8)
@@ -39,18 +36,8 @@ def test_header_canonical_form_equals_dkimpys(name: bytes, value: list[str]) -> 
 
 @pytest.fixture(scope="module")
 def signer(tmp_path_factory: pytest.TempPathFactory) -> tuple[DkimSigner, bytes]:
-    folder: Path = tmp_path_factory.mktemp("dkim")
-    private, public = folder / "private.pem", folder / "public.der"
-    subprocess.run(
-        ["openssl", "genrsa", "-out", str(private), "2048"], check=True, capture_output=True
-    )
-    subprocess.run(
-        ["openssl", "rsa", "-in", str(private), "-pubout", "-outform", "DER", "-out", str(public)],
-        check=True,
-        capture_output=True,
-    )
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public.read_bytes())
-    return DkimSigner("shop.example", "sel", private.read_bytes()), record
+    pem, record = new_key(tmp_path_factory.mktemp("dkim"))
+    return DkimSigner("shop.example", "sel", pem), record
 
 
 @pytest.mark.parametrize(

@@ -4,12 +4,9 @@ signature that dkimpy verifies."""
 
 from __future__ import annotations
 
-import base64
-import subprocess
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from pathlib import Path
 
 import dkim
 import pytest
@@ -23,6 +20,7 @@ from campaigns.sending.mime import (
     message_id,
 )
 from templates.message import RenderedMessage
+from tests.campaigns.dkim_keys import new_key
 
 HTML = (
     "<html><body><p>Grüß Gott, Anna – 20 % off.</p>\n" + "<p>" + "x" * 300 + "</p>\n.</body></html>"
@@ -134,18 +132,8 @@ def test_addresses_are_ascii_or_refused() -> None:
 @pytest.fixture(scope="module")
 def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[DkimKey, bytes]:
     """A fresh RSA-2048 key and the DNS TXT record that publishes it."""
-    folder: Path = tmp_path_factory.mktemp("dkim")
-    private, public = folder / "private.pem", folder / "public.der"
-    subprocess.run(
-        ["openssl", "genrsa", "-out", str(private), "2048"], check=True, capture_output=True
-    )
-    subprocess.run(
-        ["openssl", "rsa", "-in", str(private), "-pubout", "-outform", "DER", "-out", str(public)],
-        check=True,
-        capture_output=True,
-    )
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public.read_bytes())
-    return DkimKey("nordlicht.example", "lm2026", private.read_bytes()), record
+    pem, record = new_key(tmp_path_factory.mktemp("dkim"))
+    return DkimKey("nordlicht.example", "lm2026", pem), record
 
 
 def test_the_dkim_signature_covers_the_unsubscribe_headers_and_verifies(
