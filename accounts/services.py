@@ -283,6 +283,14 @@ async def resolve_api_token(token: str) -> Principal | None:
     )
 
 
+async def user_emails(merchant_id: int) -> list[str]:
+    """The login addresses of a merchant's active marketers (where test sends may go)."""
+    rows = await User.select(User.email).where(
+        (User.merchant == merchant_id) & (User.is_active == True)  # noqa: E712 - SQL
+    )
+    return sorted(str(row["email"]) for row in rows)
+
+
 async def merchant_ids() -> list[int]:
     """Every merchant, for the jobs that visit them all (the quota's monthly grants)."""
     return [int(row["id"]) for row in await Merchant.select(Merchant.id).order_by(Merchant.id)]

@@ -20,7 +20,10 @@ from campaigns.schemas import (
     PlaceholderOut,
     PreviewOut,
     PreviewRequest,
+    TestSendOut,
+    TestSendRequest,
 )
+from campaigns.sending.test_sends import request_test_send
 from loyalmail.auth import principal_of
 from loyalmail.i18n import gettext
 from templates.layouts import LAYOUTS
@@ -106,3 +109,11 @@ class CampaignApiController(Controller):
         unsaved edits."""
         merchant_id = principal_of(request).merchant_id
         return await services.preview_campaign(merchant_id, campaign_id, data)
+
+    @post("/{campaign_id:int}/test-sends", status_code=202)
+    async def test_send(
+        self, request: Request, campaign_id: FromPath[int], data: JSONBody[TestSendRequest]
+    ) -> TestSendOut:
+        """Send the campaign as a customer (or a sample person) to up to five of the team's
+        login addresses, paid from the month's ten test sends; delivered in the background."""
+        return await request_test_send(principal_of(request).merchant_id, campaign_id, data)

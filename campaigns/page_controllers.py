@@ -35,9 +35,10 @@ from campaigns.pages_text import (
     script_words,
     translate,
 )
-from campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate
+from campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate, TestSendRequest
+from campaigns.sending.test_sends import MAX_ADDRESSES, request_test_send
 from loyalmail.auth import principal_of
-from loyalmail.errors import LoyalmailError, NotFound, _
+from loyalmail.errors import LoyalmailError, NotFound, ValidationFailed, _
 from loyalmail.i18n import gettext
 from loyalmail.pages_controller import convert_form, is_htmx, page
 from quota.pages_context import summary_quota
@@ -298,7 +299,45 @@ class CampaignPagesController(Controller):
 
     @get("/{campaign_id:int}/summary")
     async def summary(self, request: Request, campaign_id: FromPath[int]) -> Template:
-        merchant_id = principal_of(request).merchant_id
+        return await self._summary(request, campaign_id)
+
+    @post("/{campaign_id:int}/test-send", status_code=303)
+    async def test_send(self, request: Request, campaign_id: FromPath[int]) -> Redirect | Template:
+        """The summary's "send a test" form: the checked team addresses, as the customer the
+        preview shows. A refusal (quota, addresses) is shown on the summary; nothing is sent."""
+        principal = principal_of(request)
+        form = await request.form()
+        addresses = [str(a) for a in form.getall("address", [])]
+        wanted = str(form.get("customer", ""))
+        customer_id = int(wanted) if wanted.isdigit() and len(wanted) < 12 else None
+        try:
+            if not 1 <= len(addresses) <= MAX_ADDRESSES:
+                raise ValidationFailed(_("Choose who gets the test: one to five addresses."))
+            await request_test_send(
+                principal.merchant_id,
+                campaign_id,
+                TestSendRequest(addresses=addresses, customer_id=customer_id),
+            )
+        except LoyalmailError as exc:
+            # Shown on the summary (which itself answers 404 for another merchant's campaign).
+            return await self._summary(
+                request, campaign_id, test_error=translate(exc.message), status_code=exc.status_hint
+            )
+        customer = f"&customer={customer_id}" if customer_id is not None else ""
+        return Redirect(
+            f"/campaigns/{campaign_id}/summary?notice=test_sent{customer}", status_code=303
+        )
+
+    async def _summary(
+        self,
+        request: Request,
+        campaign_id: int,
+        *,
+        test_error: str = "",
+        status_code: int = 200,
+    ) -> Template:
+        principal = principal_of(request)
+        merchant_id = principal.merchant_id
         campaign = await services.get_campaign(merchant_id, campaign_id)
         merchant = await accounts.get_merchant(merchant_id)
         check = await services.check_campaign(merchant_id, campaign_id)
@@ -322,6 +361,10 @@ class CampaignPagesController(Controller):
             recipients=sample,
             quota=await summary_quota(merchant_id, sample.quota_cost if sample else None),
             layout_name=LAYOUTS[campaign.layout].name if campaign.layout in LAYOUTS else "",
+            team_addresses=await accounts.user_emails(merchant_id),
+            my_address=principal.email.lower(),
+            test_error=test_error,
+            status_code=status_code,
             **await preview_context(request, merchant, campaign, sample),
         )
 

@@ -18,6 +18,7 @@ from loyalmail.i18n import gettext
 CAMPAIGN_NOTICES = {
     "campaign_created": _("The draft was created. Start with the subject."),
     "campaign_deleted": _("The draft was deleted."),
+    "test_sent": _("The test is on its way: it arrives in a moment."),
     "saved": _("Saved."),
 }
 
@@ -147,10 +148,15 @@ API_MESSAGES = (
     _("Please log in."),
     _("Customer not found."),
     _("The form has expired or did not come from this site. Reload the page and try again."),
+    _("Test sends go only to your team's login addresses."),
+    _("Choose who gets the test: one to five addresses."),
 )
 
 #: Messages the services fill in before raising them; ``{name}`` parts are values.
-API_PATTERNS = (_("Unknown placeholder “{name}” at line {line}, column {column}."),)
+API_PATTERNS = (
+    _("Unknown placeholder “{name}” at line {line}, column {column}."),
+    _("This month's test sends are used up; new ones arrive on {date}."),
+)
 
 _SLOT = re.compile(r"\{(\w+)\}")
 

@@ -80,6 +80,22 @@ class ContentDraft(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     blocks: Blocks | None = None
 
 
+class TestSendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    #: Login addresses of the merchant's marketers (1 to 5).
+    addresses: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=254)]], msgspec.Meta(min_length=1, max_length=5)
+    ]
+    #: Render as this customer of the target group; None: a sample person.
+    customer_id: int | None = None
+
+
+class TestSendOut(msgspec.Struct, kw_only=True):
+    addresses: list[str]
+    #: The test sends reserved for this one (one per address).
+    reservation_id: int
+    test_sends_left: int
+
+
 class PreviewRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     #: Render as this customer (of this merchant); None: a sample person.
     customer_id: int | None = None

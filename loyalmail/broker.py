@@ -18,7 +18,7 @@ from dramatiq.middleware.asyncio import AsyncIO
 from loyalmail.settings import Settings, get_settings
 
 #: Registered explicitly: a worker imports exactly these.
-ACTOR_MODULES = ["customers.actors", "quota.actors"]
+ACTOR_MODULES = ["customers.actors", "quota.actors", "campaigns.actors"]
 
 _broker: dramatiq.Broker | None = None
 _lock = threading.Lock()

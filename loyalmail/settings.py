@@ -59,6 +59,12 @@ class Settings:
     #: Cookies only over HTTPS. Off by default so the embedded demo works on http://127.0.0.1.
     secure_cookies: bool = False
     worker_threads: int = 4
+    #: DKIM signing of campaign mail (RFC 6376, rsa-sha256): the signing domain, the selector
+    #: whose DNS TXT record publishes the public key, and the PEM file of the RSA private key.
+    #: All three set: every campaign message is signed; any empty: none is.
+    dkim_domain: str = ""
+    dkim_selector: str = ""
+    dkim_private_key_file: str = ""
     #: Bearer token of the operator API (/api/operator/…: recording bought packs, running the
     #: monthly grants) for the installation's operator or a payment integration. Empty: that
     #: API answers 404. Merchants' own API tokens never reach it.

@@ -190,3 +190,13 @@ def jobs(request: pytest.FixtureRequest) -> Iterator[Jobs]:
     finally:
         worker.stop()
         broker.close()
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[Path]:
+    """aiosmtpd (the demo's catcher) on a free port, with the settings pointing at it; the
+    directory it writes each received message into."""
+    from tests.smtp import catcher
+
+    with catcher() as outbox:
+        yield outbox

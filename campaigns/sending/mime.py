@@ -29,6 +29,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
+from urllib.parse import quote
 
 from campaigns.sending.dkim_signing import signer_for
 from templates.message import RenderedMessage, header_safe
@@ -69,8 +70,10 @@ class ListHeaders:
     list_name: str
     #: The recipient's one-click unsubscribe URL (HTTPS, signed token).
     unsubscribe_url: str
-    #: An address that unsubscribes whoever writes to it (the token is in the local part).
+    #: An address that unsubscribes whoever writes to it, with the subject that says who
+    #: (the recipient's signed token goes in the subject, not the 64-character local part).
     unsubscribe_mailto: str
+    unsubscribe_subject: str = "unsubscribe"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +174,8 @@ def build(
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
         f"List-Id: {list_id}",
         f"List-Unsubscribe: <{header_safe(lists.unsubscribe_url)}>,"
-        f"\r\n <mailto:{ascii_address(lists.unsubscribe_mailto)}?subject=unsubscribe>",
+        f"\r\n <mailto:{ascii_address(lists.unsubscribe_mailto)}"
+        f"?subject={quote(header_safe(lists.unsubscribe_subject))}>",
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
         "Precedence: bulk",
     ]

@@ -124,6 +124,11 @@ async def preview_campaign(
     )
 
 
+def saved_content(row: Mapping[str, Any]) -> Content:
+    """The content as the campaign row holds it (what a send sends)."""
+    return _draft_content(row, None)
+
+
 def _draft_content(row: Mapping[str, Any], draft: ContentDraft | None) -> Content:
     draft = draft or ContentDraft()
     return Content(

@@ -17,6 +17,7 @@ from quota.services.ledger import (
     reservation_by_key,
     reserve,
     spend,
+    unresolved,
 )
 from quota.services.overview import estimate, estimate_from, history, overview
 
@@ -40,4 +41,5 @@ __all__ = [
     "reserve",
     "run_monthly_job",
     "spend",
+    "unresolved",
 ]

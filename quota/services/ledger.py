@@ -265,13 +265,8 @@ async def _resolve(
     async def attempt() -> int:
         async with write_transaction():
             reservation = await _locked_reservation(merchant_id, reservation_id)
-            keys = {_unit_key(reservation_id, r): r for r in wanted}
-            known: set[str] = set()
-            key_list = list(keys)
-            for start in range(0, len(key_list), CHUNK):
-                chunk = key_list[start : start + CHUNK]
-                sql = q.KNOWN_KEYS.format(keys=q.placeholders(len(chunk)))
-                known.update(row["key"] for row in await q.fetch(sql, merchant_id, *chunk))
+            key_list = [_unit_key(reservation_id, r) for r in wanted]
+            known = await _known_keys(merchant_id, key_list)
             fresh = [k for k in key_list if k not in known]
             if not fresh:
                 return 0
@@ -288,6 +283,16 @@ async def _resolve(
             return len(fresh)
 
     return await with_retries(attempt)
+
+
+async def _known_keys(merchant_id: int, keys: list[str]) -> set[str]:
+    """Which of ``keys`` the journal holds already (in the open transaction)."""
+    known: set[str] = set()
+    for start in range(0, len(keys), CHUNK):
+        chunk = keys[start : start + CHUNK]
+        sql = q.KNOWN_KEYS.format(keys=q.placeholders(len(chunk)))
+        known.update(row["key"] for row in await q.fetch(sql, merchant_id, *chunk))
+    return known
 
 
 async def _apply(
@@ -438,6 +443,17 @@ async def _entry(
         "",
         moment,
     )
+
+
+async def unresolved(merchant_id: int, reservation_id: int, recipients: Sequence[str]) -> list[str]:
+    """Which of ``recipients`` are neither spent nor released yet (a retried job sends only
+    to these)."""
+    wanted = list(dict.fromkeys(str(r) for r in recipients))
+    keys = {_unit_key(reservation_id, r): r for r in wanted}
+    async with write_transaction():
+        await _locked_reservation(merchant_id, reservation_id)
+        known = await _known_keys(merchant_id, list(keys))
+    return [recipient for key, recipient in keys.items() if key not in known]
 
 
 async def get_reservation(merchant_id: int, reservation_id: int) -> Reservation:

@@ -103,7 +103,7 @@ async def test_the_list_explains_what_to_do_then_shows_the_drafts(
     assert "All network members" in html and "Regulars" in html
     assert "Draft" in html and "No subject yet" in html
     # Sending is honestly not there yet.
-    assert "Not available yet" in html and "test sends, sending, scheduling" in html
+    assert "Not available yet" in html and "sending and scheduling arrive" in html
 
 
 async def test_a_new_campaign_is_created_from_its_name_and_layout(
@@ -184,7 +184,7 @@ async def test_every_step_renders_in_order(
     assert html_lib.escape(SUBJECT, quote=False) in summary
     assert "Choose a target group." in summary  # the check's problem, with a link to fix it
     assert f'href="/campaigns/{campaign}/audience">Fix it' in summary
-    assert "Not available yet" in summary and "test sends, sending now and scheduling" in summary
+    assert "Not available yet" in summary and "sending now and scheduling arrive" in summary
     assert "Hello Alex Example – we have an offer for you!" in summary
 
 
@@ -423,10 +423,14 @@ async def test_the_pages_in_german(client: Any, merchant: MerchantOut, owner: Us
     assert config["messages"]["Images must be uploaded or use an https address."] == (
         "Bilder müssen hochgeladen werden oder eine https-Adresse haben."
     )
-    assert config["patterns"] == [
+    assert config["patterns"][0] == [
+        "Unknown placeholder “{name}” at line {line}, column {column}.",
+        "Unbekannter Platzhalter „{name}“ in Zeile {line}, Spalte {column}.",
+    ]
+    assert config["patterns"][1:] == [
         [
-            "Unknown placeholder “{name}” at line {line}, column {column}.",
-            "Unbekannter Platzhalter „{name}“ in Zeile {line}, Spalte {column}.",
+            "This month's test sends are used up; new ones arrive on {date}.",
+            "Die Testsendungen dieses Monats sind aufgebraucht; neue gibt es am {date}.",
         ]
     ]
     assert "Vorschau als" in design and "Eine Beispielperson (Alex Example)" in design
@@ -472,6 +476,7 @@ def test_the_pages_translate_every_message_the_apis_can_send() -> None:
     for module in (
         "campaigns/services/drafts.py",
         "campaigns/services/previews.py",
+        "campaigns/sending/test_sends.py",
         "templates/blocks.py",
         "templates/compiler.py",
         "templates/media.py",

@@ -12,7 +12,6 @@ from accounts.schemas import MerchantOut, UserOut
 from customers.schemas import CustomerCreate, PurchaseCreate
 from customers.services import customers, purchases
 from tests.conftest import login, make_merchant
-from tests.customers.test_optin import smtp  # noqa: F401  (fixture)
 
 # Creating customers queues the opt-in e-mail: when a worker runs, it must find an SMTP server.
 pytestmark = pytest.mark.usefixtures("smtp")

@@ -13,7 +13,6 @@ from customers.services import consent, customers, purchases
 from customers.tables import Customer
 from loyalmail.errors import Conflict, NotFound, ValidationFailed
 from tests.conftest import make_merchant
-from tests.customers.test_optin import smtp  # noqa: F401  (fixture)
 
 # Some paths queue the opt-in e-mail: when a worker runs, it must find an SMTP server.
 pytestmark = pytest.mark.usefixtures("smtp")

@@ -16,7 +16,6 @@ from loyalmail import database
 from loyalmail.errors import NotFound, Suppressed
 from loyalmail.security import email_hash
 from tests.conftest import make_merchant
-from tests.customers.test_optin import smtp  # noqa: F401  (fixture)
 
 # Some paths queue the opt-in e-mail: when a worker runs, it must find an SMTP server.
 pytestmark = pytest.mark.usefixtures("smtp")

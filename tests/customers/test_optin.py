@@ -2,83 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import socket
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from email import policy
 from email.message import EmailMessage
-from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
-
-import pytest
 
 from accounts.schemas import MerchantOut
 from customers.schemas import CustomerCreate, CustomerUpdate
 from customers.services import consent, customers
 from customers.services.suppression import is_suppressed
 from customers.tables import ConsentEvent, Customer
-from loyalmail.catcher import start_catcher
 from loyalmail.i18n import RECIPIENT_LOCALES
-from loyalmail.settings import get_settings, reset_settings_cache
+from loyalmail.settings import get_settings
 from tests.conftest import Jobs, make_merchant
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def smtp_settings_port(port: int) -> Iterator[None]:
-    """Point the (read-once) settings at ``port`` for a while, then restore them."""
-    previous = os.environ.get("LOYALMAIL_SMTP_PORT")
-    os.environ["LOYALMAIL_SMTP_PORT"] = str(port)
-    reset_settings_cache()
-    assert get_settings().smtp_port == port
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("LOYALMAIL_SMTP_PORT", None)
-        else:
-            os.environ["LOYALMAIL_SMTP_PORT"] = previous
-        reset_settings_cache()
-
-
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[Path]:
-    """aiosmtpd (the demo's catcher) on a free port, with the settings pointing at it."""
-    outbox = Path(tempfile.mkdtemp(prefix="loyalmail-optin-outbox-"))
-    port = _free_port()
-    controller = start_catcher(outbox, host="127.0.0.1", port=port)
-    try:
-        with smtp_settings_port(port):
-            yield outbox
-    finally:
-        controller.stop()
-
-
-def _mails_to(outbox: Path, address: str) -> list[EmailMessage]:
-    parser = BytesParser(policy=policy.default)
-    found = [parser.parsebytes(path.read_bytes()) for path in sorted(outbox.glob("*.eml"))]
-    return [m for m in found if address in str(m["To"])]
-
-
-async def mail_to(outbox: Path, address: str, count: int = 1) -> EmailMessage:
-    """Wait (at most 20 s, without blocking the loop) for ``count`` mails to ``address``."""
-    async with asyncio.timeout(20):
-        while True:
-            mine = await asyncio.to_thread(_mails_to, outbox, address)
-            if len(mine) >= count:
-                return mine[-1]
-            await asyncio.sleep(0.05)
+from tests.smtp import RefusingHandler, free_port, mail_to, smtp_settings_port
 
 
 def link_in(message: EmailMessage) -> str:
@@ -238,15 +176,6 @@ async def test_the_mail_speaks_the_customers_language(db: object) -> None:
         assert "/r/optin/" in link_in(message)
 
 
-class RefusingHandler:
-    """An SMTP server that knows no such user: 550 for every recipient."""
-
-    async def handle_RCPT(  # noqa: N802
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        return "550 5.1.1 No such user here"
-
-
 async def test_an_address_that_does_not_exist_is_suppressed_not_retried(
     merchant: MerchantOut,
 ) -> None:
@@ -257,7 +186,7 @@ async def test_an_address_that_does_not_exist_is_suppressed_not_retried(
     )
     # Pending as after a request, but with no job queued: this test sends by itself.
     await Customer.update({Customer.email_status: "pending"}).where(Customer.id == c.id)
-    port = _free_port()
+    port = free_port()
     server = Controller(RefusingHandler(), hostname="127.0.0.1", port=port)
     server.start()
     try:

@@ -1,0 +1,161 @@
+"""Test sends: the campaign as a chosen customer (or a sample person) would get it, to the
+marketer's own addresses, paid from the month's ten test sends.
+
+"Own addresses" are the login addresses of the merchant's marketers: they are known to be
+the team's, so a test send can never become a way to mail strangers. At most five at a
+time. The request reserves one test send per address (refused with the renewal date when the
+month's ten are used) and queues the delivery; the job builds each message exactly as a real
+send does (MIME, RFC 8058 headers, DKIM when configured), with "[Test]" before the subject,
+links that are not tracked, and tokens of no recipient, so an unsubscribe clicked in a test
+mail unsubscribes nobody. Each accepted message spends its unit; a refused address gives it
+back; a temporary failure retries the job, which then sends only to the addresses not yet
+resolved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+import aiosmtplib
+
+from accounts import services as accounts
+from accounts.schemas import MerchantOut
+from campaigns.schemas import TestSendOut, TestSendRequest
+from campaigns.sending import mime
+from campaigns.services.drafts import campaign_row
+from campaigns.services.previews import (
+    recipient_from_row,
+    render_for,
+    sample_recipient,
+    saved_content,
+)
+from customers.services.customers import customer_row
+from loyalmail import mail
+from loyalmail.errors import ValidationFailed, _
+from loyalmail.settings import get_settings
+from quota import services as quota
+from templates import compiler
+from templates.compiler import RenderFailed
+from tracking import tokens
+
+TEST_SUBJECT_PREFIX = "[Test] "
+MAX_ADDRESSES = 5
+
+
+async def request_test_send(
+    merchant_id: int, campaign_id: int, data: TestSendRequest
+) -> TestSendOut:
+    """Check, reserve and queue a test send; the job delivers it."""
+    from campaigns import actors
+
+    merchant = await accounts.get_merchant(merchant_id)
+    row = await campaign_row(merchant_id, campaign_id)
+    found = compiler.problems(saved_content(row))
+    if found:
+        raise RenderFailed(_("The newsletter cannot be rendered yet."), fields=found)
+    if not merchant.sender_email:
+        missing = _("Set a sender address in the brand settings first.")
+        raise ValidationFailed(missing, fields={"sender_email": missing})
+    addresses = list(dict.fromkeys(a.strip().lower() for a in data.addresses))
+    team = set(await accounts.user_emails(merchant_id))
+    strangers = {
+        f"addresses[{n}]": _("Test sends go only to your team's login addresses.")
+        for n, address in enumerate(addresses)
+        if address not in team
+    }
+    if strangers:
+        raise ValidationFailed(
+            _("Test sends go only to your team's login addresses."), fields=strangers
+        )
+    if data.customer_id is not None:
+        await customer_row(merchant_id, data.customer_id)  # another merchant's: 404
+    reservation = await quota.reserve(
+        merchant_id,
+        len(addresses),
+        key=f"test:{campaign_id}:{secrets.token_hex(8)}",
+        purpose=f"Test: {row['name']}",
+        pool="test",
+    )
+    actors.deliver_test_send.send(
+        merchant_id, campaign_id, reservation.id, addresses, data.customer_id
+    )
+    left = (await quota.overview(merchant_id)).test_sends.left
+    return TestSendOut(addresses=addresses, reservation_id=reservation.id, test_sends_left=left)
+
+
+async def deliver_test_send(
+    merchant_id: int,
+    campaign_id: int,
+    reservation_id: int,
+    addresses: list[str],
+    customer_id: int | None,
+) -> int:
+    """Send to the addresses not yet resolved; returns how many were accepted now."""
+    pending = await quota.unresolved(merchant_id, reservation_id, addresses)
+    merchant = await accounts.get_merchant(merchant_id)
+    row = await campaign_row(merchant_id, campaign_id)
+    if customer_id is not None:
+        recipient = recipient_from_row(await customer_row(merchant_id, customer_id), merchant)
+    else:
+        recipient = sample_recipient(merchant, merchant.default_locale)
+    rendered, _language = render_for(merchant, campaign_id, saved_content(row), 0, recipient)
+    rendered = dataclasses.replace(rendered, subject=TEST_SUBJECT_PREFIX + rendered.subject)
+    sender = mime.Sender(
+        name=row["sender_name"] or merchant.sender_name or merchant.name,
+        address=merchant.sender_email,
+    )
+    domain = mime.ascii_domain(merchant.sender_email.rpartition("@")[2])
+    accepted = 0
+    for number, address in enumerate(pending):
+        data = mime.build(
+            rendered,
+            to=address,
+            sender=sender,
+            lists=list_headers(merchant, campaign_id, recipient_id=0),
+            message_id=f"<lm.{merchant.id}.{campaign_id}.test{reservation_id}.{number}@{domain}>",
+            date=datetime.now(UTC),
+            dkim_key=configured_dkim_key(),
+        )
+        try:
+            await mail.send_raw(sender.address, [address], data)
+        except aiosmtplib.SMTPResponseException as exc:
+            if exc.code < 500:
+                raise  # temporary: the job is retried and sends to what is still pending
+            await quota.release(merchant_id, reservation_id, [address])
+            continue
+        except aiosmtplib.SMTPRecipientsRefused:
+            await quota.release(merchant_id, reservation_id, [address])
+            continue
+        await quota.spend(merchant_id, reservation_id, [address])
+        accepted += 1
+    await quota.release_rest(merchant_id, reservation_id)
+    return accepted
+
+
+def list_headers(merchant: MerchantOut, campaign_id: int, recipient_id: int) -> mime.ListHeaders:
+    settings = get_settings()
+    base = settings.base_url.rstrip("/")
+    token = tokens.make("unsubscribe", tokens.TokenData(merchant.id, campaign_id, recipient_id))
+    host = urlparse(base).hostname or "loyalmail.localhost"
+    return mime.ListHeaders(
+        list_id=f"{merchant.slug}.{host}",
+        list_name=merchant.name,
+        unsubscribe_url=f"{base}/r/unsubscribe/{token}",
+        unsubscribe_mailto=f"unsubscribe@{settings.mail_from.rpartition('@')[2]}",
+        unsubscribe_subject=f"unsubscribe {token}",
+    )
+
+
+def configured_dkim_key() -> mime.DkimKey | None:
+    settings = get_settings()
+    if not (settings.dkim_domain and settings.dkim_selector and settings.dkim_private_key_file):
+        return None
+    return _read_key(settings.dkim_domain, settings.dkim_selector, settings.dkim_private_key_file)
+
+
+def _read_key(domain: str, selector: str, path: str) -> mime.DkimKey:
+    return mime.DkimKey(domain, selector, Path(path).read_bytes())

@@ -1,0 +1,85 @@
+"""A real SMTP peer for the tests: the demo's catcher (aiosmtpd) on a free port, the
+settings pointed at it, and what arrived read back with Python's e-mail parser."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+from loyalmail.catcher import start_catcher
+from loyalmail.settings import get_settings, reset_settings_cache
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def smtp_settings_port(port: int) -> Iterator[None]:
+    """Point the (read-once) settings at ``port`` for a while, then restore them."""
+    previous = os.environ.get("LOYALMAIL_SMTP_PORT")
+    os.environ["LOYALMAIL_SMTP_PORT"] = str(port)
+    reset_settings_cache()
+    assert get_settings().smtp_port == port
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("LOYALMAIL_SMTP_PORT", None)
+        else:
+            os.environ["LOYALMAIL_SMTP_PORT"] = previous
+        reset_settings_cache()
+
+
+@contextmanager
+def catcher() -> Iterator[Path]:
+    """aiosmtpd (the demo's catcher) on a free port, with the settings pointing at it."""
+    outbox = Path(tempfile.mkdtemp(prefix="loyalmail-optin-outbox-"))
+    port = free_port()
+    controller = start_catcher(outbox, host="127.0.0.1", port=port)
+    try:
+        with smtp_settings_port(port):
+            yield outbox
+    finally:
+        controller.stop()
+
+
+def mails_to(outbox: Path, address: str) -> list[EmailMessage]:
+    parser = BytesParser(policy=policy.default)
+    found = [parser.parsebytes(path.read_bytes()) for path in sorted(outbox.glob("*.eml"))]
+    return [m for m in found if address in str(m["To"])]
+
+
+def raw_mails(outbox: Path) -> list[bytes]:
+    """Every message as it arrived, oldest first (what a signature was computed over)."""
+    return [path.read_bytes() for path in sorted(outbox.glob("*.eml"))]
+
+
+async def mail_to(outbox: Path, address: str, count: int = 1) -> EmailMessage:
+    """Wait (at most 20 s, without blocking the loop) for ``count`` mails to ``address``."""
+    async with asyncio.timeout(20):
+        while True:
+            mine = await asyncio.to_thread(mails_to, outbox, address)
+            if len(mine) >= count:
+                return mine[-1]
+            await asyncio.sleep(0.05)
+
+
+class RefusingHandler:
+    """An SMTP server that knows no such user: 550 for every recipient."""
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        return "550 5.1.1 No such user here"
