@@ -31,6 +31,8 @@ from piccolo.table import Table
 from accounts import services as accounts
 from accounts.schemas import MerchantCreate
 from accounts.tables import Merchant
+from campaigns import services as campaigns
+from campaigns.schemas import Audience, CampaignCreate
 from customers.tables import ConsentEvent, Customer, Purchase
 from quota import services as quota
 
@@ -171,10 +173,22 @@ async def seed_demo(customers: int = 5000, *, today: date | None = None) -> Seed
     today = today or datetime.now(UTC).date()
     async with Merchant._meta.db.transaction():
         merchant = await accounts.create_merchant(DEMO_BRAND)
-        await accounts.create_user(
+        owner = await accounts.create_user(
             merchant.id, DEMO_EMAIL, DEMO_PASSWORD, name="Lena Nordmann", role="owner"
         )
         purchases = await _seed_customers(merchant.id, max(customers, 0), today)
+        # A draft ready for its summary step, so a test send is two clicks away in the demo.
+        await campaigns.create_campaign(
+            merchant.id,
+            CampaignCreate(
+                name="Autumn newsletter",
+                subject="{{ salutation }}, autumn is here",
+                preheader="New arrivals, and double points for members until the end of the month",
+                audience=Audience(predefined="network_members"),
+                layout="offer",
+            ),
+            created_by=owner.id,
+        )
     # A bought pack beside this month's allowance (2 × the loyal customers just seeded), so the
     # quota page shows both kinds of source.
     await quota.buy_pack(merchant.id, "demo-welcome-pack")

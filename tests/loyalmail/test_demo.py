@@ -44,6 +44,11 @@ async def test_seed_builds_a_realistic_shop_once(db: Engine) -> None:
         (Customer.merchant == merchant.id) & (Customer.customer_type == "loyal")
     )
     assert shown.allowance is not None and shown.allowance.granted == 2 * loyal > 0
+    # A draft that is ready to be tested.
+    from campaigns import services as campaigns
+
+    [draft] = await campaigns.list_campaigns(merchant.id)
+    assert (await campaigns.check_campaign(merchant.id, draft.id)).ready
 
     rows = await Customer.select().where(Customer.merchant == merchant.id)
     assert len(rows) == 200
