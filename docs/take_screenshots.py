@@ -96,6 +96,15 @@ async def main(base_url: str, only: set[str]) -> None:
             await shoot(page, "import", full_page=True)
         if wanted("segments"):
             await shoot_segments(page)
+        if wanted("summary"):
+            # The demo's draft at its last step: the quota it would use and the test send.
+            await page.goto("/campaigns")
+            await page.get_by_test_id("campaign-row").first.get_by_role("link").first.click()
+            await page.goto(page.url.split("?")[0].rstrip("/") + "/summary")
+            await shoot(page, "summary", full_page=True)
+        if wanted("quota"):
+            await page.goto("/quota")
+            await shoot(page, "quota", full_page=True)
         await browser.close()
 
 
