@@ -191,7 +191,6 @@ async def expire_sources(now: datetime | None = None, *, merchant_id: int | None
     moment = as_utc(now)
     where = "" if merchant_id is None else "AND merchant = ?"
     args: list[Any] = [moment] + ([] if merchant_id is None else [merchant_id])
-    expired = 0
 
     async def attempt() -> int:
         total = 0
@@ -213,8 +212,7 @@ async def expire_sources(now: datetime | None = None, *, merchant_id: int | None
                 total += available
         return total
 
-    expired = await with_retries(attempt)
-    return expired
+    return await with_retries(attempt)
 
 
 async def run_monthly_job(now: datetime | None = None) -> GrantRun:
