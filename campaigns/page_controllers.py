@@ -51,11 +51,6 @@ BASICS_FIELDS = ("name", "subject", "preheader", "sender_name")
 FIX_FIELDS = _("Please correct the marked fields.")
 
 
-def _notice(request: Request) -> str:
-    key = request.query_params.get("notice", "")
-    return gettext(CAMPAIGN_NOTICES[key]) if key in CAMPAIGN_NOTICES else ""
-
-
 class CampaignPagesController(Controller):
     path = "/campaigns"
     include_in_schema = False
@@ -72,7 +67,7 @@ class CampaignPagesController(Controller):
             active="campaigns",
             campaigns=[(c, audience_label(c)) for c in campaigns],
             status_labels=STATUS_LABELS,
-            notice=_notice(request),
+            notices=CAMPAIGN_NOTICES,
         )
 
     async def _new_page(
@@ -138,7 +133,7 @@ class CampaignPagesController(Controller):
             step=step,
             steps=STEPS,
             status_labels=STATUS_LABELS,
-            notice=_notice(request),
+            notices=CAMPAIGN_NOTICES,
             status_code=status_code,
             **context,
         )

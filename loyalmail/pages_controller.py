@@ -4,6 +4,7 @@ switch, the quota page and the demo Outbox."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -145,9 +146,11 @@ async def page(
     *,
     active: str = "",
     status_code: int = 200,
+    notices: Mapping[str, str] = NOTICES,
     **context: Any,
 ) -> Template:
-    """A full page in the layout: the merchant's name and colour, the navigation, a notice."""
+    """A full page in the layout: the merchant's name and colour, the navigation, a notice.
+    ``notices``: the messages this app's redirects may name in ``?notice=``."""
     principal = principal_of(request)
     merchant = context.pop("merchant", None) or await accounts.get_merchant(principal.merchant_id)
     notice_key = request.query_params.get("notice", "")
@@ -159,7 +162,7 @@ async def page(
             "active": active,
             "demo": get_settings().demo,
             "labels": LABELS,
-            "notice": gettext(NOTICES[notice_key]) if notice_key in NOTICES else "",
+            "notice": gettext(notices[notice_key]) if notice_key in notices else "",
             **context,
         },
         status_code=status_code,

@@ -55,7 +55,9 @@ async def summary_quota(merchant_id: int, units: int | None) -> dict[str, Any]:
     """The composer summary's quota lines. ``units`` None: no target group yet, so there is
     nothing to estimate (the test sends are shown all the same)."""
     overview = await services.overview(merchant_id)
-    estimate = await services.estimate(merchant_id, units) if units is not None else None
+    # What the overview holds is what a send may draw on, in draw order: no second look.
+    sources = ([overview.allowance] if overview.allowance else []) + overview.packs
+    estimate = services.estimate_from(sources, units) if units is not None else None
     return {
         "estimate": estimate,
         "sentence": estimate_sentence(estimate) if estimate is not None else "",

@@ -187,11 +187,6 @@ async def _builder_config(merchant_id: int, segment: SegmentOut | None) -> dict[
     }
 
 
-def _notice(request: Request) -> str:
-    key = request.query_params.get("notice", "")
-    return gettext(SEGMENT_NOTICES[key]) if key in SEGMENT_NOTICES else ""
-
-
 class SegmentPagesController(Controller):
     path = "/segments"
     include_in_schema = False
@@ -207,7 +202,7 @@ class SegmentPagesController(Controller):
             predefined=await services.list_predefined(merchant_id),
             saved=await services.list_segments(merchant_id),
             builder=await _builder_config(merchant_id, None),
-            notice=_notice(request),
+            notices=SEGMENT_NOTICES,
         )
 
     @get("/{segment_id:int}")

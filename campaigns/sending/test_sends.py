@@ -109,16 +109,19 @@ async def deliver_test_send(
         address=merchant.sender_email,
     )
     domain = mime.ascii_domain(merchant.sender_email.rpartition("@")[2])
+    # The same for every address of this test: worked out (and the key file read) once.
+    lists = list_headers(merchant, campaign_id, recipient_id=0)
+    dkim_key = configured_dkim_key()
     accepted = 0
     for number, address in enumerate(pending):
         data = mime.build(
             rendered,
             to=address,
             sender=sender,
-            lists=list_headers(merchant, campaign_id, recipient_id=0),
+            lists=lists,
             message_id=f"<lm.{merchant.id}.{campaign_id}.test{reservation_id}.{number}@{domain}>",
             date=datetime.now(UTC),
-            dkim_key=configured_dkim_key(),
+            dkim_key=dkim_key,
         )
         try:
             await mail.send_raw(sender.address, [address], data)
@@ -154,8 +157,5 @@ def configured_dkim_key() -> mime.DkimKey | None:
     settings = get_settings()
     if not (settings.dkim_domain and settings.dkim_selector and settings.dkim_private_key_file):
         return None
-    return _read_key(settings.dkim_domain, settings.dkim_selector, settings.dkim_private_key_file)
-
-
-def _read_key(domain: str, selector: str, path: str) -> mime.DkimKey:
-    return mime.DkimKey(domain, selector, Path(path).read_bytes())
+    key = Path(settings.dkim_private_key_file).read_bytes()
+    return mime.DkimKey(settings.dkim_domain, settings.dkim_selector, key)

@@ -7,6 +7,8 @@
 // is ever written as HTML: the DOM is built with textContent and .value, and the preview's
 // HTML only ever goes into the srcdoc of an <iframe sandbox=""> (no scripts, no same origin).
 
+import { csrfToken, el, jsonHeaders, readJson } from "./common.js";
+
 const PREVIEW_DELAY_MS = 400;
 const IMAGE_TYPES = "image/png,image/jpeg,image/gif,image/webp";
 
@@ -17,30 +19,13 @@ if (composerElement && previewElement && configElement) {
   startComposer(composerElement, previewElement, JSON.parse(configElement.textContent));
 }
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "text") node.textContent = value;
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else if (name in node && typeof value !== "string") node[name] = value;
-    else node.setAttribute(name, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined && child !== false) {
-      node.append(child instanceof Node ? child : String(child));
-    }
-  }
-  return node;
-}
-
 function newOffer() {
   return { title: "", text: "", image_src: "", image_alt: "", price: "", button_label: "", href: "" };
 }
 
 function startComposer(host, previewHost, config) {
   const labels = config.labels;
-  const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+  const csrf = csrfToken();
   const campaignId = config.campaign.id;
   let blocks = structuredClone(config.campaign.blocks);
   let savedJson = JSON.stringify(blocks);
@@ -548,22 +533,6 @@ function startComposer(host, previewHost, config) {
 
   function showDirty() {
     if (!saving) saveStatus.textContent = dirty() ? t("unsaved") : t("saved");
-  }
-
-  async function readJson(response) {
-    try {
-      return await response.json();
-    } catch {
-      return {};
-    }
-  }
-
-  function jsonHeaders() {
-    return {
-      "content-type": "application/json",
-      accept: "application/json",
-      "x-csrf-token": csrf,
-    };
   }
 
   async function save() {

@@ -6,6 +6,8 @@
 // catalog, the labels and the translations of the API's messages in the page's language.
 // Nothing typed by anyone is ever written as HTML: the DOM is built with textContent.
 
+import { el, jsonHeaders, readJson } from "./common.js";
+
 const PREVIEW_DELAY_MS = 350;
 
 // Comparisons each input kind of the catalog offers, first one is the default.
@@ -32,23 +34,6 @@ if (builderElement && configElement) {
   startBuilder(builderElement, JSON.parse(configElement.textContent));
 }
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "text") node.textContent = value;
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else if (name in node && typeof value !== "string") node[name] = value;
-    else node.setAttribute(name, value === true ? "" : value);
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined && child !== false) {
-      node.append(child instanceof Node ? child : String(child));
-    }
-  }
-  return node;
-}
-
 function startBuilder(host, config) {
   const labels = config.labels;
   const catalog = config.catalog;
@@ -56,7 +41,6 @@ function startBuilder(host, config) {
   const locale = document.documentElement.lang || undefined;
   const numbers = new Intl.NumberFormat(locale);
   const plurals = new Intl.PluralRules(locale);
-  const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
   const saved = config.segment;
 
   const tree = host.querySelector("[data-role=tree]");
@@ -816,22 +800,6 @@ function startBuilder(host, config) {
     );
   }
 
-  function headers() {
-    return {
-      "content-type": "application/json",
-      accept: "application/json",
-      "x-csrf-token": csrf,
-    };
-  }
-
-  async function readJson(response) {
-    try {
-      return await response.json();
-    } catch {
-      return {};
-    }
-  }
-
   async function runPreview() {
     clearErrors();
     if (!root.children.length) {
@@ -852,7 +820,7 @@ function startBuilder(host, config) {
     try {
       const response = await fetch("/api/segments/preview", {
         method: "POST",
-        headers: headers(),
+        headers: jsonHeaders(),
         body: JSON.stringify({ definition, sample_size: config.sample_size }),
         signal: inFlight.signal,
         credentials: "same-origin",
@@ -909,7 +877,7 @@ function startBuilder(host, config) {
     try {
       const response = await fetch(saved ? `/api/segments/${saved.id}` : "/api/segments", {
         method: saved ? "PATCH" : "POST",
-        headers: headers(),
+        headers: jsonHeaders(),
         body: JSON.stringify({ name, description: descriptionInput.value.trim(), definition }),
         credentials: "same-origin",
       });

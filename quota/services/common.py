@@ -126,6 +126,12 @@ async def write_transaction() -> AsyncIterator[None]:
             yield
 
 
+def read_transaction() -> Any:
+    """A transaction for reads only (the ledger's statements run on a transaction's
+    connection); on SQLite a deferred one, so it takes no write lock."""
+    return QuotaSource._meta.db.transaction()
+
+
 async def with_retries(operation: Callable[[], Awaitable[T]]) -> T:
     """Run ``operation`` (which opens its own write transaction) until it commits without
     losing a race. Every operation is idempotent by key, so a retry cannot count twice."""

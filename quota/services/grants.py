@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from accounts import services as accounts
+from accounts.schemas import MerchantOut
 from customers.services.customers import count_loyal
 from loyalmail.errors import Conflict, _
 from quota import queries as q
@@ -48,27 +49,41 @@ async def _month_sources(merchant_id: int, period: str) -> dict[str, dict[str, A
     return {row["kind"]: row for row in rows}
 
 
-async def ensure_current(merchant_id: int, now: datetime | None = None) -> None:
+async def ensure_current(
+    merchant_id: int, now: datetime | None = None, *, merchant: MerchantOut | None = None
+) -> GrantRun:
     """Grant this month's allowance and test sends if missing, top up a first month, and
-    expire what is over. Cheap when there is nothing to do (one indexed read)."""
+    expire what is over, for one merchant. Cheap when there is nothing to do (one indexed
+    read). ``merchant``: the caller's copy, so it is not read again."""
     moment = as_utc(now)
-    merchant = await accounts.get_merchant(merchant_id)
+    merchant = merchant or await accounts.get_merchant(merchant_id)
     month = Month.containing(moment, merchant.time_zone)
     first_month = Month.containing(as_utc(merchant.created_at), merchant.time_zone)
     is_first = first_month.period == month.period
     existing = await _month_sources(merchant_id, month.period)
     allowance = existing.get("allowance")
+    granted = tests = False
     if allowance is None:
         loyal = await count_loyal(merchant_id, None if is_first else month.starts_at)
-        await grant_allowance(merchant_id, month, loyal, counted_at=moment, top_up=is_first)
+        granted = await grant_allowance(
+            merchant_id, month, loyal, counted_at=moment, top_up=is_first
+        )
     elif is_first:
         loyal = await count_loyal(merchant_id)
         if UNITS_PER_LOYAL_CUSTOMER * loyal > int(allowance["granted"]):
             await grant_allowance(merchant_id, month, loyal, counted_at=moment, top_up=True)
     if "test" not in existing:
-        await grant_test_sends(merchant_id, month, now=moment)
+        tests = await grant_test_sends(merchant_id, month, now=moment)
+    sources = units = 0
     if await _anything_to_expire(moment, merchant_id):
-        await expire_sources(moment, merchant_id=merchant_id)
+        sources, units = await _expire(moment, merchant_id)
+    return GrantRun(
+        merchants=1,
+        allowances_granted=int(granted),
+        test_sends_granted=int(tests),
+        sources_expired=sources,
+        units_expired=units,
+    )
 
 
 async def _anything_to_expire(moment: datetime, merchant_id: int) -> bool:
@@ -188,12 +203,17 @@ async def buy_pack(
 
 async def expire_sources(now: datetime | None = None, *, merchant_id: int | None = None) -> int:
     """Expire what is left of every source whose time is over. Returns the units expired."""
-    moment = as_utc(now)
+    _sources, units = await _expire(as_utc(now), merchant_id)
+    return units
+
+
+async def _expire(moment: datetime, merchant_id: int | None) -> tuple[int, int]:
+    """(sources, units) expired."""
     where = "" if merchant_id is None else "AND merchant = ?"
     args: list[Any] = [moment] + ([] if merchant_id is None else [merchant_id])
 
-    async def attempt() -> int:
-        total = 0
+    async def attempt() -> tuple[int, int]:
+        sources = units = 0
         async with write_transaction():
             sql = q.EXPIRABLE_SOURCES.format(merchant_filter=where)
             for row in await q.fetch(sql, *args):
@@ -209,8 +229,9 @@ async def expire_sources(now: datetime | None = None, *, merchant_id: int | None
                     "",
                     moment,
                 )
-                total += available
-        return total
+                sources += 1
+                units += available
+        return sources, units
 
     return await with_retries(attempt)
 
@@ -219,34 +240,16 @@ async def run_monthly_job(now: datetime | None = None) -> GrantRun:
     """The scheduled job: every merchant's month granted, everything over expired. Safe to
     run any number of times, from any number of processes."""
     moment = as_utc(now)
-    allowances = tests = 0
-    ids = await accounts.merchant_ids()
-    for merchant_id in ids:
-        merchant = await accounts.get_merchant(merchant_id)
-        month = Month.containing(moment, merchant.time_zone)
-        existing = await _month_sources(merchant_id, month.period)
-        if "allowance" not in existing:
-            first = Month.containing(as_utc(merchant.created_at), merchant.time_zone)
-            is_first = first.period == month.period
-            loyal = await count_loyal(merchant_id, None if is_first else month.starts_at)
-            allowances += await grant_allowance(merchant_id, month, loyal, counted_at=moment)
-        if "test" not in existing:
-            tests += await grant_test_sends(merchant_id, month, now=moment)
-    before = await _expired_count(moment)
-    units = await expire_sources(moment)
+    runs = [
+        await ensure_current(merchant_id, moment) for merchant_id in await accounts.merchant_ids()
+    ]
     return GrantRun(
-        merchants=len(ids),
-        allowances_granted=allowances,
-        test_sends_granted=tests,
-        sources_expired=before,
-        units_expired=units,
+        merchants=len(runs),
+        allowances_granted=sum(r.allowances_granted for r in runs),
+        test_sends_granted=sum(r.test_sends_granted for r in runs),
+        sources_expired=sum(r.sources_expired for r in runs),
+        units_expired=sum(r.units_expired for r in runs),
     )
-
-
-async def _expired_count(moment: datetime) -> int:
-    async with write_transaction():
-        rows = await q.fetch(q.EXPIRABLE_SOURCES.format(merchant_filter=""), moment)
-    return len(rows)
 
 
 class NewSource(NamedTuple):

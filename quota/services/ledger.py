@@ -29,6 +29,7 @@ from quota.services.common import (
     Month,
     Retry,
     as_utc,
+    read_transaction,
     source_out,
     with_retries,
     write_transaction,
@@ -101,7 +102,7 @@ async def reserve(
     if not key or len(key) > 200:
         raise ValidationFailed(_("A reservation needs a key of at most 200 characters."))
     merchant = await accounts.get_merchant(merchant_id)
-    await ensure_current(merchant_id, moment)
+    await ensure_current(merchant_id, moment, merchant=merchant)
     kinds = POOL_KINDS[pool]
 
     async def attempt() -> Reservation:
@@ -450,14 +451,15 @@ async def unresolved(merchant_id: int, reservation_id: int, recipients: Sequence
     to these)."""
     wanted = list(dict.fromkeys(str(r) for r in recipients))
     keys = {_unit_key(reservation_id, r): r for r in wanted}
-    async with write_transaction():
-        await _locked_reservation(merchant_id, reservation_id)
+    async with read_transaction():
+        if not await q.fetch(q.RESERVATION_BY_ID, reservation_id, merchant_id):
+            raise NotFound(_("Reservation not found."))
         known = await _known_keys(merchant_id, list(keys))
     return [recipient for key, recipient in keys.items() if key not in known]
 
 
 async def get_reservation(merchant_id: int, reservation_id: int) -> Reservation:
-    async with write_transaction():
+    async with read_transaction():
         rows = await q.fetch(q.RESERVATION_BY_ID, reservation_id, merchant_id)
         if not rows:
             raise NotFound(_("Reservation not found."))
@@ -465,7 +467,7 @@ async def get_reservation(merchant_id: int, reservation_id: int) -> Reservation:
 
 
 async def reservation_by_key(merchant_id: int, key: str) -> Reservation | None:
-    async with write_transaction():
+    async with read_transaction():
         rows = await q.fetch(q.RESERVATION_BY_KEY, merchant_id, key)
         if not rows:
             return None

@@ -50,7 +50,7 @@ async def _live_sources(merchant_id: int, moment: datetime) -> list[dict[str, An
 async def overview(merchant_id: int, now: datetime | None = None) -> QuotaOverview:
     moment = as_utc(now)
     merchant = await accounts.get_merchant(merchant_id)
-    await ensure_current(merchant_id, moment)
+    await ensure_current(merchant_id, moment, merchant=merchant)
     month = Month.containing(moment, merchant.time_zone)
     sources = [source_out(r, merchant.time_zone) for r in await _live_sources(merchant_id, moment)]
     allowance = next((s for s in sources if s.kind == "allowance"), None)
@@ -119,7 +119,7 @@ async def estimate(merchant_id: int, units: int, now: datetime | None = None) ->
     decides (the quota may change in between)."""
     moment = as_utc(now)
     merchant = await accounts.get_merchant(merchant_id)
-    await ensure_current(merchant_id, moment)
+    await ensure_current(merchant_id, moment, merchant=merchant)
     sources = [source_out(r, merchant.time_zone) for r in await _live_sources(merchant_id, moment)]
     return estimate_from(sources, units)
 

@@ -15,16 +15,14 @@ from babel import dates
 from accounts.schemas import MerchantOut, UserOut
 from campaigns import services as campaigns
 from campaigns.schemas import Audience, CampaignCreate
-from customers.schemas import CustomerCreate
-from customers.services import customers
-from customers.tables import Customer
 from loyalmail.settings import reset_settings_cache
 from quota import services as quota
 from quota.schemas import HistoryEntry
 from quota.services.common import Month
 
-# The composer pages' autouse fixture: pages are asked for HTML, as a browser does.
-from tests.campaigns.test_pages import _browser_accept_header  # noqa: F401
+# The composer pages' autouse fixture (pages are asked for HTML, as a browser does) and
+# their customer helper (a verified, subscribed address, as a target group counts it).
+from tests.campaigns.test_pages import _browser_accept_header, _customer  # noqa: F401
 from tests.conftest import login, make_merchant
 
 BUY_URL = "https://billing.example/loyalmail-packs"
@@ -61,17 +59,6 @@ def _section(html: str, testid: str) -> str:
     found = re.search(rf'<(\w+)[^>]*data-testid="{testid}"[^>]*>(.*?)</\1>', html, re.DOTALL)
     assert found, f"no {testid} on the page"
     return _text(found.group(2))
-
-
-async def _customer(merchant: MerchantOut, email: str, **values: Any) -> int:
-    created = await customers.create_customer(
-        merchant.id, CustomerCreate(email=email, send_optin=False, **values)
-    )
-    # What a confirmed opt-in would have written: only such addresses are in a target group.
-    await Customer.update({Customer.email_status: "verified", Customer.subscribed: True}).where(
-        Customer.id == created.id
-    )
-    return created.id
 
 
 async def _shop_with_a_busy_month(merchant: MerchantOut) -> None:
