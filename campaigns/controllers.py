@@ -1,4 +1,5 @@
-"""JSON API of campaigns: drafts, their check, previews as a customer, layouts and placeholders.
+"""JSON API of campaigns: drafts, their check, previews as a customer, layouts and placeholders,
+test sends, and sending: now, scheduled, paused, resumed, cancelled, and its progress.
 
 Two-line handlers: who is calling, then one service call.
 """
@@ -17,12 +18,17 @@ from campaigns.schemas import (
     CampaignUpdate,
     CheckOut,
     LayoutOut,
+    PauseRequest,
     PlaceholderOut,
     PreviewOut,
     PreviewRequest,
+    ScheduleRequest,
+    SendProgress,
     TestSendOut,
     TestSendRequest,
 )
+from campaigns.sending import control, dispatch
+from campaigns.sending.progress import progress as send_progress
 from campaigns.sending.test_sends import request_test_send
 from loyalmail.auth import principal_of
 from loyalmail.i18n import gettext
@@ -117,3 +123,46 @@ class CampaignApiController(Controller):
         """Send the campaign as a customer (or a sample person) to up to five of the team's
         login addresses, paid from the month's ten test sends; delivered in the background."""
         return await request_test_send(principal_of(request).merchant_id, campaign_id, data)
+
+    @post("/{campaign_id:int}/send", status_code=202)
+    async def send_now(self, request: Request, campaign_id: FromPath[int]) -> SendProgress:
+        """Freeze the target group, reserve the quota for exactly that many and start
+        sending. 409 with the figures when the quota does not cover it (nothing is frozen),
+        409 when it is being sent already, 422 when it is not ready."""
+        return await dispatch.send_now(principal_of(request).merchant_id, campaign_id)
+
+    @post("/{campaign_id:int}/schedule", status_code=200)
+    async def schedule(
+        self, request: Request, campaign_id: FromPath[int], data: JSONBody[ScheduleRequest]
+    ) -> SendProgress:
+        """Send at a time (without an offset: the shop's time zone); again to reschedule."""
+        return await dispatch.schedule(principal_of(request).merchant_id, campaign_id, data)
+
+    @delete("/{campaign_id:int}/schedule", status_code=200)
+    async def unschedule(self, request: Request, campaign_id: FromPath[int]) -> SendProgress:
+        """Drop the schedule: the campaign is a draft again."""
+        return await dispatch.unschedule(principal_of(request).merchant_id, campaign_id)
+
+    @post("/{campaign_id:int}/pause", status_code=200)
+    async def pause(
+        self,
+        request: Request,
+        campaign_id: FromPath[int],
+        data: JSONBody[PauseRequest | None] = None,
+    ) -> SendProgress:
+        reason = data.reason if data is not None else ""
+        return await control.pause(principal_of(request).merchant_id, campaign_id, reason)
+
+    @post("/{campaign_id:int}/resume", status_code=200)
+    async def resume(self, request: Request, campaign_id: FromPath[int]) -> SendProgress:
+        return await control.resume(principal_of(request).merchant_id, campaign_id)
+
+    @post("/{campaign_id:int}/cancel", status_code=200)
+    async def cancel(self, request: Request, campaign_id: FromPath[int]) -> SendProgress:
+        """Stop for good; the unused rest of the reservation goes back."""
+        return await control.cancel(principal_of(request).merchant_id, campaign_id)
+
+    @get("/{campaign_id:int}/progress")
+    async def progress(self, request: Request, campaign_id: FromPath[int]) -> SendProgress:
+        """Sent, failed, remaining, the rate over the last minute and the time left."""
+        return await send_progress(principal_of(request).merchant_id, campaign_id)

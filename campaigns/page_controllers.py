@@ -1,21 +1,30 @@
-"""The marketer's campaign pages: the list, a new draft, and the composer's steps.
+"""The marketer's campaign pages: the list, a new draft, the composer's steps, and sending.
 
 Basics, target group, layout and summary are plain server-rendered forms, so they work
 without JavaScript. The design step is ``loyalmail/static/composer.js``: it edits the blocks
 through the JSON API (``/api/campaigns``) and shows a live preview. Everything it shows in
 words comes from here, in the page's language, as JSON inside the page.
+
+The summary sends (now, or at a time in the shop's time zone). From then on the campaign's
+page is its progress page: figures counted from the recipients, refreshed by HTMX every two
+seconds while it sends (a "Refresh" link without JavaScript), and pause, resume and cancel.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
+from babel import dates
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from accounts import services as accounts
+from accounts.schemas import MerchantOut
 from campaigns import services
 from campaigns.pages_context import (
     audience_choice,
@@ -35,13 +44,25 @@ from campaigns.pages_text import (
     script_words,
     translate,
 )
-from campaigns.schemas import CampaignCreate, CampaignOut, CampaignUpdate, TestSendRequest
+from campaigns.schemas import (
+    CampaignCreate,
+    CampaignOut,
+    CampaignUpdate,
+    ScheduleRequest,
+    SendProgress,
+    TestSendRequest,
+)
+from campaigns.sending import control, dispatch
+from campaigns.sending.progress import progress
 from campaigns.sending.test_sends import MAX_ADDRESSES, request_test_send
+from campaigns.services.drafts import EDITABLE
 from loyalmail.auth import principal_of
-from loyalmail.errors import LoyalmailError, NotFound, ValidationFailed, _
-from loyalmail.i18n import gettext
-from loyalmail.pages_controller import convert_form, is_htmx, page
+from loyalmail.errors import LoyalmailError, NotFound, QuotaExceeded, ValidationFailed, _
+from loyalmail.i18n import babel_locale, gettext
+from loyalmail.pages_controller import convert_form, is_htmx, page, partial
 from quota.pages_context import summary_quota
+from quota.pages_text import estimate_sentence
+from quota.schemas import SendEstimate
 from segments import services as segments
 from templates.blocks import BLOCK_TYPES, MAX_BLOCKS
 from templates.layouts import DEFAULT_LAYOUT, LAYOUTS
@@ -49,6 +70,53 @@ from templates.media import MAX_IMAGE_BYTES
 
 BASICS_FIELDS = ("name", "subject", "preheader", "sender_name")
 FIX_FIELDS = _("Please correct the marked fields.")
+#: A button of the progress page: pause, resume or cancel (merchant id, campaign id).
+Control = Callable[[int, int], Awaitable[SendProgress]]
+#: What a ``datetime-local`` input sends and shows: minutes, no offset.
+LOCAL_INPUT = "%Y-%m-%dT%H:%M"
+
+
+def to_progress(campaign_id: int, notice: str = "") -> Redirect:
+    query = f"?notice={notice}" if notice else ""
+    return Redirect(f"/campaigns/{campaign_id}/sending{query}", status_code=303)
+
+
+def local_input(moment: datetime | None, time_zone: str) -> str:
+    """A stored moment as a ``datetime-local`` value in the shop's time zone."""
+    if moment is None:
+        return ""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        zone = ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")  # an unusable setting must not take the summary down
+    return aware.astimezone(zone).strftime(LOCAL_INPUT)
+
+
+def refusal_sentence(exc: QuotaExceeded) -> str:
+    """The quota's own sentence for a refused send (what it needs, what there is, how many
+    packs would cover it), from the refusal's figures; the API's English one otherwise."""
+    figures = exc.extra if isinstance(exc.extra, dict) else {}
+    try:
+        estimate = SendEstimate(
+            needed=int(figures["needed"]),
+            fits=False,
+            available=int(figures["available"]),
+            draws=[],
+            short_by=int(figures["short_by"]),
+            packs_needed=int(figures["packs_needed"]),
+            pack_size=int(figures["pack_size"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return translate(exc.message)
+    return estimate_sentence(estimate)
+
+
+def time_left(seconds: int | None) -> str:
+    """Rounded as people say it ("5 minutes"); empty while nothing is measured yet."""
+    if seconds is None:
+        return ""
+    return dates.format_timedelta(timedelta(seconds=seconds), locale=babel_locale())
 
 
 class CampaignPagesController(Controller):
@@ -123,7 +191,10 @@ class CampaignPagesController(Controller):
         *,
         status_code: int = 200,
         **context: Any,
-    ) -> Template:
+    ) -> Template | Redirect:
+        if campaign.status not in EDITABLE:
+            # Sending or done: nothing to edit any more, its page is the progress page.
+            return to_progress(campaign.id)
         return await page(
             request,
             f"campaign_{step}.html",
@@ -146,7 +217,7 @@ class CampaignPagesController(Controller):
         errors: dict[str, str] | None = None,
         message: str = "",
         status_code: int = 200,
-    ) -> Template:
+    ) -> Template | Redirect:
         shown = values or {name: getattr(campaign, name) for name in BASICS_FIELDS}
         return await self._step(
             request,
@@ -160,7 +231,7 @@ class CampaignPagesController(Controller):
         )
 
     @get("/{campaign_id:int}")
-    async def basics(self, request: Request, campaign_id: FromPath[int]) -> Template:
+    async def basics(self, request: Request, campaign_id: FromPath[int]) -> Template | Redirect:
         merchant_id = principal_of(request).merchant_id
         return await self._basics(request, await services.get_campaign(merchant_id, campaign_id))
 
@@ -191,7 +262,7 @@ class CampaignPagesController(Controller):
         chosen: str | None = None,
         error: str = "",
         status_code: int = 200,
-    ) -> Template:
+    ) -> Template | Redirect:
         merchant_id = principal_of(request).merchant_id
         return await self._step(
             request,
@@ -205,7 +276,7 @@ class CampaignPagesController(Controller):
         )
 
     @get("/{campaign_id:int}/audience")
-    async def audience(self, request: Request, campaign_id: FromPath[int]) -> Template:
+    async def audience(self, request: Request, campaign_id: FromPath[int]) -> Template | Redirect:
         merchant_id = principal_of(request).merchant_id
         return await self._audience(request, await services.get_campaign(merchant_id, campaign_id))
 
@@ -232,7 +303,7 @@ class CampaignPagesController(Controller):
         return Redirect(f"/campaigns/{campaign_id}/layout?notice=saved", status_code=303)
 
     @get("/{campaign_id:int}/layout")
-    async def layout(self, request: Request, campaign_id: FromPath[int]) -> Template:
+    async def layout(self, request: Request, campaign_id: FromPath[int]) -> Template | Redirect:
         merchant_id = principal_of(request).merchant_id
         campaign = await services.get_campaign(merchant_id, campaign_id)
         return await self._step(
@@ -270,9 +341,11 @@ class CampaignPagesController(Controller):
         return Redirect(f"/campaigns/{campaign_id}/design?notice=saved", status_code=303)
 
     @get("/{campaign_id:int}/design")
-    async def design(self, request: Request, campaign_id: FromPath[int]) -> Template:
+    async def design(self, request: Request, campaign_id: FromPath[int]) -> Template | Redirect:
         merchant_id = principal_of(request).merchant_id
         campaign = await services.get_campaign(merchant_id, campaign_id)
+        if campaign.status not in EDITABLE:
+            return to_progress(campaign_id)  # before rendering a preview nobody will see
         merchant = await accounts.get_merchant(merchant_id)
         sample = await audience_preview(merchant_id, campaign)
         preview = await preview_context(request, merchant, campaign, sample)
@@ -293,7 +366,7 @@ class CampaignPagesController(Controller):
         )
 
     @get("/{campaign_id:int}/summary")
-    async def summary(self, request: Request, campaign_id: FromPath[int]) -> Template:
+    async def summary(self, request: Request, campaign_id: FromPath[int]) -> Template | Redirect:
         return await self._summary(request, campaign_id)
 
     @post("/{campaign_id:int}/test-send", status_code=303)
@@ -329,11 +402,19 @@ class CampaignPagesController(Controller):
         campaign_id: int,
         *,
         test_error: str = "",
+        send_error: str = "",
+        quota_short: bool = False,
+        schedule_error: str = "",
+        schedule_value: str | None = None,
         status_code: int = 200,
-    ) -> Template:
+    ) -> Template | Redirect:
+        """The summary step; ``*_error``: a refused test send, send or schedule, shown next
+        to its form (``quota_short``: with the way to more quota)."""
         principal = principal_of(request)
         merchant_id = principal.merchant_id
         campaign = await services.get_campaign(merchant_id, campaign_id)
+        if campaign.status not in EDITABLE:
+            return to_progress(campaign_id)  # e.g. a second click on "Send now"
         merchant = await accounts.get_merchant(merchant_id)
         check = await services.check_campaign(merchant_id, campaign_id)
         sample = await audience_preview(merchant_id, campaign)
@@ -359,6 +440,18 @@ class CampaignPagesController(Controller):
             team_addresses=await accounts.user_emails(merchant_id),
             my_address=principal.email.lower(),
             test_error=test_error,
+            send_error=send_error,
+            quota_short=quota_short,
+            schedule_error=schedule_error,
+            # An overdue campaign's old time is of no use: the marketer picks a new one.
+            schedule_value=schedule_value
+            if schedule_value is not None
+            else local_input(
+                campaign.scheduled_at if campaign.status == "scheduled" else None,
+                merchant.time_zone,
+            ),
+            schedule_min=local_input(datetime.now(UTC), merchant.time_zone),
+            status_reason=translate(campaign.status_reason),
             status_code=status_code,
             **await preview_context(request, merchant, campaign, sample),
         )
@@ -371,3 +464,132 @@ class CampaignPagesController(Controller):
         if is_htmx(request):
             return Response(content=b"", status_code=204, headers={"HX-Redirect": target})
         return Redirect(target, status_code=303)
+
+    # --- sending --------------------------------------------------------------------------------
+
+    @post("/{campaign_id:int}/send", status_code=303)
+    async def send_now(self, request: Request, campaign_id: FromPath[int]) -> Redirect | Template:
+        """Freeze the target group, reserve its quota and start; then its progress page. A
+        refusal (quota short, not ready, nobody left) is shown on the summary: the dispatch
+        is one transaction, so nothing was frozen or reserved."""
+        try:
+            await dispatch.send_now(principal_of(request).merchant_id, campaign_id)
+        except QuotaExceeded as exc:
+            return await self._summary(
+                request,
+                campaign_id,
+                send_error=refusal_sentence(exc),
+                quota_short=True,
+                status_code=exc.status_hint,
+            )
+        except LoyalmailError as exc:
+            return await self._summary(
+                request, campaign_id, send_error=translate(exc.message), status_code=exc.status_hint
+            )
+        return to_progress(campaign_id, "sending")
+
+    @post("/{campaign_id:int}/schedule", status_code=303)
+    async def schedule(
+        self, request: Request, campaign_id: FromPath[int], data: URLEncodedBody[dict[str, str]]
+    ) -> Redirect | Template:
+        """Send at a time the marketer gives in the shop's time zone (again: reschedule)."""
+        at = data.get("at", "").strip()[:40]
+        try:
+            if not at:
+                raise ValidationFailed(_("Choose the day and the time."))
+            await dispatch.schedule(
+                principal_of(request).merchant_id, campaign_id, ScheduleRequest(at=at)
+            )
+        except LoyalmailError as exc:
+            return await self._summary(
+                request,
+                campaign_id,
+                schedule_error=translate(exc.message),
+                schedule_value=at,
+                status_code=exc.status_hint,
+            )
+        return Redirect(f"/campaigns/{campaign_id}/summary?notice=scheduled", status_code=303)
+
+    @post("/{campaign_id:int}/unschedule", status_code=303)
+    async def unschedule(self, request: Request, campaign_id: FromPath[int]) -> Redirect | Template:
+        try:
+            await dispatch.unschedule(principal_of(request).merchant_id, campaign_id)
+        except LoyalmailError as exc:
+            return await self._summary(
+                request,
+                campaign_id,
+                schedule_error=translate(exc.message),
+                status_code=exc.status_hint,
+            )
+        return Redirect(f"/campaigns/{campaign_id}/summary?notice=unscheduled", status_code=303)
+
+    async def _figures(self, merchant: MerchantOut, campaign_id: int) -> dict[str, Any]:
+        """What the progress fragment shows; counted from the recipients on every call."""
+        figures = await progress(merchant.id, campaign_id)
+        handled = figures.recipients - figures.remaining
+        return {
+            "campaign_id": campaign_id,
+            "figures": figures,
+            "handled": handled,
+            "percent": round(100 * handled / figures.recipients) if figures.recipients else 0,
+            "reason": translate(figures.status_reason),
+            "time_left": time_left(figures.seconds_left),
+            "time_zone": merchant.time_zone,
+            "status_labels": STATUS_LABELS,
+        }
+
+    async def _sending(
+        self, request: Request, campaign_id: int, *, error: str = "", status_code: int = 200
+    ) -> Template:
+        merchant_id = principal_of(request).merchant_id
+        campaign = await services.get_campaign(merchant_id, campaign_id)
+        merchant = await accounts.get_merchant(merchant_id)
+        return await page(
+            request,
+            "campaign_sending.html",
+            active="campaigns",
+            merchant=merchant,
+            campaign=campaign,
+            audience_name=audience_label(campaign),
+            notices=CAMPAIGN_NOTICES,
+            error=error,
+            status_code=status_code,
+            **await self._figures(merchant, campaign_id),
+        )
+
+    @get("/{campaign_id:int}/sending")
+    async def sending(self, request: Request, campaign_id: FromPath[int]) -> Template:
+        return await self._sending(request, campaign_id)
+
+    @get("/{campaign_id:int}/sending/figures")
+    async def sending_figures(self, request: Request, campaign_id: FromPath[int]) -> Template:
+        """The progress page's live part, which HTMX swaps in every two seconds."""
+        merchant = await accounts.get_merchant(principal_of(request).merchant_id)
+        return partial(
+            "_campaign_sending_figures.html", **await self._figures(merchant, campaign_id)
+        )
+
+    async def _control(
+        self, request: Request, campaign_id: int, action: Control, notice: str
+    ) -> Redirect | Template:
+        """Pause, resume or cancel, then back to the progress page; a refusal (it finished
+        meanwhile, another marketer was quicker) is shown there with its status."""
+        try:
+            await action(principal_of(request).merchant_id, campaign_id)
+        except LoyalmailError as exc:
+            return await self._sending(
+                request, campaign_id, error=translate(exc.message), status_code=exc.status_hint
+            )
+        return to_progress(campaign_id, notice)
+
+    @post("/{campaign_id:int}/pause", status_code=303)
+    async def pause(self, request: Request, campaign_id: FromPath[int]) -> Redirect | Template:
+        return await self._control(request, campaign_id, control.pause, "paused")
+
+    @post("/{campaign_id:int}/resume", status_code=303)
+    async def resume(self, request: Request, campaign_id: FromPath[int]) -> Redirect | Template:
+        return await self._control(request, campaign_id, control.resume, "resumed")
+
+    @post("/{campaign_id:int}/cancel", status_code=303)
+    async def cancel(self, request: Request, campaign_id: FromPath[int]) -> Redirect | Template:
+        return await self._control(request, campaign_id, control.cancel, "cancelled")

@@ -20,9 +20,24 @@ CAMPAIGN_NOTICES = {
     "campaign_deleted": _("The draft was deleted."),
     "test_sent": _("The test is on its way: it arrives in a moment."),
     "saved": _("Saved."),
+    "sending": _("The campaign is being sent."),
+    "scheduled": _("The campaign is scheduled."),
+    "unscheduled": _("The schedule was cancelled: the campaign is a draft again."),
+    "paused": _("The send is paused."),
+    "resumed": _("The send goes on."),
+    "cancelled": _("The send was cancelled: nobody else gets the campaign."),
 }
 
-STATUS_LABELS = {"draft": _("Draft")}
+#: Every state of a campaign, in its life's order (``campaigns.schemas.CampaignStatus``).
+STATUS_LABELS = {
+    "draft": _("Draft"),
+    "scheduled": _("Scheduled"),
+    "overdue": _("Overdue"),
+    "sending": _("Sending"),
+    "paused": _("Paused"),
+    "sent": _("Sent"),
+    "cancelled": _("Cancelled"),
+}
 
 #: The composer's steps in the order of PRODUCT §3: (key, label, path after /campaigns/{id}).
 STEPS: tuple[tuple[str, str, str], ...] = (
@@ -118,6 +133,20 @@ COMPOSER_LABELS = {
 
 #: Every message the campaigns, templates and media APIs (and the shell) may answer with.
 API_MESSAGES = (
+    _("This campaign is being sent already."),
+    _("This campaign is being sent already (it is paused)."),
+    _("This campaign has been sent already."),
+    _("This campaign was cancelled."),
+    _("Nobody in the target group can receive newsletters right now."),
+    _("Give the time as 2026-12-01T09:00 (the shop's time zone) or with an offset."),
+    _("That time has passed."),
+    _("A campaign can be scheduled at most a year ahead."),
+    _("This campaign is not scheduled."),
+    _("Its time passed while the service was not running: send it now or reschedule."),
+    _("Only a campaign that is being sent can be paused."),
+    _("Only a paused campaign can be resumed."),
+    _("Only a campaign that is being sent can be cancelled."),
+    _("The database is busy. Please try again in a moment."),
     _("Campaign not found."),
     _("Must be a single line without control characters."),
     _("Choose a predefined group or a saved segment, not both."),
@@ -154,6 +183,9 @@ API_MESSAGES = (
 
 #: Messages the services fill in before raising them; ``{name}`` parts are values.
 API_PATTERNS = (
+    _("This send needs {needed} units but only {available} are available."),
+    _("The mail server refused the messages: {answer}"),
+    _("{share}% of the messages bounced: check the list before resuming."),
     _("Unknown placeholder “{name}” at line {line}, column {column}."),
     _("This month's test sends are used up; new ones arrive on {date}."),
 )

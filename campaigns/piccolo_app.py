@@ -1,15 +1,20 @@
-"""The campaigns app: drafts now; scheduling, dispatch and reports with later issues."""
+"""The campaigns app: drafts, and their sending (frozen recipients and their batches)."""
 
 import os
 
 from piccolo.conf.apps import AppConfig
 
-from campaigns.tables import Campaign
+from campaigns.tables import Campaign, CampaignBatch, CampaignRecipient
 
 APP_CONFIG = AppConfig(
     app_name="campaigns",
     migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
-    table_classes=[Campaign],
-    migration_dependencies=["segments.piccolo_app", "templates.piccolo_app", "quota.piccolo_app"],
+    table_classes=[Campaign, CampaignRecipient, CampaignBatch],
+    migration_dependencies=[
+        "customers.piccolo_app",
+        "segments.piccolo_app",
+        "templates.piccolo_app",
+        "quota.piccolo_app",
+    ],
     commands=[],
 )

@@ -16,7 +16,7 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 #: message (a pattern here would only say "does not match").
 Line = Annotated[str, msgspec.Meta(max_length=200)]
 LayoutKey = Annotated[str, msgspec.Meta(max_length=32)]
-CampaignStatus = Literal["draft"]
+CampaignStatus = Literal["draft", "scheduled", "overdue", "sending", "paused", "sent", "cancelled"]
 
 
 class Audience(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -63,6 +63,11 @@ class CampaignOut(msgspec.Struct, kw_only=True):
     #: The From address: always the merchant's sender address.
     sender_email: str
     status: CampaignStatus
+    #: Why it paused itself or waits (empty otherwise).
+    status_reason: str = ""
+    scheduled_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -138,3 +143,45 @@ class PlaceholderOut(msgspec.Struct, kw_only=True):
     name: str
     label: str
     example: str
+
+
+class ScheduleRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """When to send: an ISO 8601 time; without an offset it is taken in the merchant's time
+    zone ("2026-12-01T09:00" is 9 o'clock at the shop)."""
+
+    at: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=10,
+            max_length=40,
+            examples=["2026-12-01T09:00", "2026-12-01T08:00:00Z"],
+            description="ISO 8601; without an offset, in the shop's time zone",
+        ),
+    ]
+
+
+class PauseRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(max_length=300)] = ""
+
+
+class SendProgress(msgspec.Struct, kw_only=True):
+    """Where a send stands. ``remaining`` is queued plus in flight; the rate is messages
+    accepted per second over the last minute; ``seconds_left`` is None while it is 0."""
+
+    campaign_id: int
+    status: CampaignStatus
+    status_reason: str
+    recipients: int
+    sent: int
+    bounced: int
+    failed: int
+    skipped: int
+    cancelled: int
+    queued: int
+    in_flight: int
+    remaining: int
+    rate_per_second: float
+    seconds_left: int | None
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None

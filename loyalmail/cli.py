@@ -1,11 +1,12 @@
-"""The ``loyalmail`` command: migrate, create merchants/users/tokens, serve, worker, demo."""
+"""The ``loyalmail`` command: migrate, create merchants/users/tokens, quota and campaign
+operations, serve, worker, scheduler, demo."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -234,6 +235,154 @@ def quota_grant() -> None:
     )
 
 
+campaign_app = typer.Typer(no_args_is_help=True, help="Send, pause, resume and cancel campaigns.")
+app.add_typer(campaign_app, name="campaign")
+
+MerchantOption = Annotated[str, typer.Option(help="The merchant's slug")]
+#: A send is over (for --wait) in these states; paused and overdue wait for a person.
+SETTLED = {"sent", "cancelled", "paused", "overdue", "draft", "scheduled"}
+
+
+def _campaign_call(merchant: str, action: Callable[[int], Awaitable[Any]]) -> Any:
+    from accounts import services as accounts
+    from loyalmail.errors import LoyalmailError
+
+    async def go() -> Any:
+        shop = await accounts.get_merchant_by_slug(merchant)
+        return await action(shop.id)
+
+    try:
+        return run(go())
+    except LoyalmailError as exc:
+        fail(exc.message)
+
+
+def _print_progress(figures: Any) -> None:
+    typer.echo(
+        f"Campaign {figures.campaign_id}: {figures.status}"
+        + (f" ({figures.status_reason})" if figures.status_reason else "")
+        + f"; {figures.sent:,} sent, {figures.bounced:,} bounced, {figures.failed:,} failed,"
+        f" {figures.skipped:,} skipped, {figures.cancelled:,} cancelled,"
+        f" {figures.remaining:,} remaining of {figures.recipients:,}"
+    )
+
+
+def _watch(merchant: str, campaign_id: int) -> Any:
+    """A rich progress bar until the send is over (or paused); in the embedded mode this
+    process runs the worker threads meanwhile, since no other process takes its jobs."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from accounts import services as accounts
+    from campaigns.sending.progress import progress
+
+    async def go() -> Any:
+        shop = await accounts.get_merchant_by_slug(merchant)
+        figures = await progress(shop.id, campaign_id)
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+        ) as bar:
+            task = bar.add_task(figures.status, total=max(figures.recipients, 1), rate="")
+            while True:
+                done = figures.recipients - figures.remaining
+                left = f", {figures.seconds_left} s left" if figures.seconds_left else ""
+                bar.update(
+                    task,
+                    completed=done,
+                    description=figures.status,
+                    rate=f"{figures.rate_per_second:.0f}/s{left}",
+                )
+                if figures.status in SETTLED:
+                    return figures
+                await asyncio.sleep(0.5)
+                figures = await progress(shop.id, campaign_id)
+
+    return run(go())
+
+
+def _embedded_worker_if_needed() -> None:
+    from loyalmail.broker import start_embedded_worker
+
+    if not get_settings().redis_url:
+        typer.echo("No Redis configured: this process sends the messages itself.")
+        start_embedded_worker(get_settings().worker_threads)
+
+
+@campaign_app.command("send")
+def campaign_send(
+    campaign_id: Annotated[int, typer.Argument(help="The campaign's id")],
+    merchant: MerchantOption,
+    wait: Annotated[bool, typer.Option(help="Show a progress bar until it is sent")] = False,
+) -> None:
+    """Send a campaign now: freeze its target group, reserve the quota, hand it to the
+    workers. Without Redis, this process does the sending and waits."""
+    from campaigns.sending.dispatch import send_now
+
+    embedded = not get_settings().redis_url
+    if embedded:
+        _embedded_worker_if_needed()
+    figures = _campaign_call(merchant, lambda shop: send_now(shop, campaign_id))
+    _print_progress(figures)
+    if wait or embedded:
+        _print_progress(_watch(merchant, campaign_id))
+
+
+@campaign_app.command("progress")
+def campaign_progress(
+    campaign_id: Annotated[int, typer.Argument(help="The campaign's id")],
+    merchant: MerchantOption,
+    wait: Annotated[bool, typer.Option(help="Show a progress bar until it is sent")] = False,
+) -> None:
+    """Where a send stands."""
+    from campaigns.sending.progress import progress
+
+    _print_progress(_campaign_call(merchant, lambda shop: progress(shop, campaign_id)))
+    if wait:
+        _print_progress(_watch(merchant, campaign_id))
+
+
+@campaign_app.command("pause")
+def campaign_pause(
+    campaign_id: Annotated[int, typer.Argument(help="The campaign's id")],
+    merchant: MerchantOption,
+    reason: Annotated[str, typer.Option(help="Shown on the campaign page")] = "",
+) -> None:
+    """Pause a running send; the workers stop after the messages in hand."""
+    from campaigns.sending.control import pause
+
+    _print_progress(_campaign_call(merchant, lambda shop: pause(shop, campaign_id, reason)))
+
+
+@campaign_app.command("resume")
+def campaign_resume(
+    campaign_id: Annotated[int, typer.Argument(help="The campaign's id")],
+    merchant: MerchantOption,
+    wait: Annotated[bool, typer.Option(help="Show a progress bar until it is sent")] = False,
+) -> None:
+    """Resume a paused send."""
+    from campaigns.sending.control import resume
+
+    embedded = not get_settings().redis_url
+    if embedded:
+        _embedded_worker_if_needed()
+    _print_progress(_campaign_call(merchant, lambda shop: resume(shop, campaign_id)))
+    if wait or embedded:
+        _print_progress(_watch(merchant, campaign_id))
+
+
+@campaign_app.command("cancel")
+def campaign_cancel(
+    campaign_id: Annotated[int, typer.Argument(help="The campaign's id")],
+    merchant: MerchantOption,
+) -> None:
+    """Stop a send for good; the unused rest of its reservation goes back."""
+    from campaigns.sending.control import cancel
+
+    _print_progress(_campaign_call(merchant, lambda shop: cancel(shop, campaign_id)))
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
@@ -286,8 +435,9 @@ def worker(
 
 @app.command()
 def scheduler() -> None:
-    """Enqueue the periodic jobs (the quota's monthly grants) on their intervals, against
-    Redis. Safe to run on several machines: every periodic job is safe to run twice."""
+    """Enqueue the periodic jobs (monthly grants, scheduled campaigns, the send reconciler) on
+    their intervals, against Redis. Safe to run on several machines: every periodic job is
+    safe to run twice."""
     import threading
 
     from loyalmail import scheduler as periodic

@@ -27,7 +27,11 @@ class PeriodicJob:
 
 
 #: Registered explicitly, like the actor modules.
-PERIODIC_JOBS = [PeriodicJob("quota.actors", "monthly_quota_job", 300.0)]
+PERIODIC_JOBS = [
+    PeriodicJob("quota.actors", "monthly_quota_job", 300.0),
+    PeriodicJob("campaigns.actors", "start_due_campaigns", 15.0),
+    PeriodicJob("campaigns.actors", "reconcile_sends", 20.0),
+]
 
 
 def _actor(job: PeriodicJob) -> dramatiq.Actor:

@@ -72,6 +72,27 @@ class Settings:
     #: Where a merchant buys packs of 10,000 sends (the operator's shop or billing page); shown
     #: on the quota page and in refusals. Empty: they are told to contact the operator.
     pack_purchase_url: str = ""
+    #: Sending (campaigns.sending): recipients per job.
+    send_batch_size: int = 100
+    #: How long a worker's claim on its recipients lasts; a claim that outlives it (the
+    #: worker died) is taken over by the next job.
+    send_lease_seconds: float = 120.0
+    #: Messages per second, held across every worker (0: no limit): per merchant, and for
+    #: the SMTP relay as a whole.
+    send_rate_per_merchant: int = 0
+    send_rate_per_relay: int = 0
+    #: A temporary failure (4xx, dropped connection) is tried again after base × 2^n seconds,
+    #: at most this many times in all; then the recipient is given up as failed.
+    send_retry_base_seconds: float = 30.0
+    send_max_attempts: int = 6
+    #: SMTP connections each worker process keeps open to the relay.
+    smtp_pool_size: int = 8
+    #: A scheduled campaign whose time passed more than this long ago (the service was
+    #: down) waits for the marketer to confirm instead of going out late.
+    schedule_grace_minutes: int = 60
+    #: The reconciler hands a batch out again when it was enqueued this long ago and still
+    #: has recipients left (its job was lost with Redis, or its worker died).
+    reconcile_after_seconds: float = 180.0
 
     @property
     def effective_database_url(self) -> str:
@@ -131,6 +152,9 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.smtp_security not in {"none", "starttls", "tls"}:
         raise SettingsError("LOYALMAIL_SMTP_SECURITY must be none, starttls or tls")
+    for name in ("send_batch_size", "send_max_attempts", "smtp_pool_size"):
+        if getattr(settings, name) < 1:
+            raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
     if not settings.secret_key:
         settings = _with_generated_secret(settings)
     return settings

@@ -9,10 +9,9 @@ UTC-aware: SQLite stores them as ISO text (Piccolo's adapter), which then compar
 
 from __future__ import annotations
 
-from typing import Any
+from loyalmail.sql import changed, fetch, placeholders
 
-from loyalmail import database
-from quota.tables import QuotaSource
+__all__ = ["changed", "fetch", "placeholders"]
 
 # --- sources -------------------------------------------------------------------------------
 
@@ -166,35 +165,3 @@ def insert_unit_entries(count: int) -> str:
         "INSERT INTO quota_entry (merchant, kind, units, source, reservation, key, note,"  # noqa: S608 - only placeholders vary
         f" created_at) VALUES {rows} ON CONFLICT (merchant, key) DO NOTHING RETURNING id"
     )
-
-
-def placeholders(count: int) -> str:
-    return ", ".join("?" * count)
-
-
-def _numbered(sql: str) -> str:
-    """sqlite3's "?" as asyncpg's "$1, $2, …" (the ledger's SQL has no other "?")."""
-    parts = sql.split("?")
-    return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
-
-
-def _connection() -> tuple[Any, bool]:
-    db = QuotaSource._meta.db
-    current = db.current_transaction.get()
-    if current is None:
-        raise RuntimeError("ledger statements run inside a ledger transaction")
-    return current.connection, database.is_postgres(db)
-
-
-async def fetch(sql: str, *args: Any) -> list[dict[str, Any]]:
-    """Run ``sql`` on the open transaction's connection; rows as dicts."""
-    connection, postgres = _connection()
-    if postgres:
-        return [dict(row) for row in await connection.fetch(_numbered(sql), *args)]
-    async with connection.execute(sql, args) as cursor:
-        return [dict(row) for row in await cursor.fetchall()]
-
-
-async def changed(sql: str, *args: Any) -> bool:
-    """Run a conditional statement with RETURNING: did its rule hold (a row changed)?"""
-    return bool(await fetch(sql, *args))

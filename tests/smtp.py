@@ -61,6 +61,17 @@ def mails_to(outbox: Path, address: str) -> list[EmailMessage]:
     return [m for m in found if address in str(m["To"])]
 
 
+def recipients_in(outbox: Path) -> list[str]:
+    """The To address of every message, oldest first; reads only the headers."""
+    parser = BytesParser(policy=policy.default)
+    found = []
+    for path in sorted(outbox.glob("*.eml")):
+        with path.open("rb") as handle:
+            message = parser.parse(handle, headersonly=True)
+        found += [address.addr_spec for address in message["To"].addresses]
+    return found
+
+
 def raw_mails(outbox: Path) -> list[bytes]:
     """Every message as it arrived, oldest first (what a signature was computed over)."""
     return [path.read_bytes() for path in sorted(outbox.glob("*.eml"))]

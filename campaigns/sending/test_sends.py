@@ -17,15 +17,18 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from datetime import UTC, datetime
-from pathlib import Path
-from urllib.parse import urlparse
 
 import aiosmtplib
 
 from accounts import services as accounts
-from accounts.schemas import MerchantOut
 from campaigns.schemas import TestSendOut, TestSendRequest
 from campaigns.sending import mime
+from campaigns.sending.envelope import (
+    configured_dkim_key,
+    list_headers,
+    sender_domain,
+    sender_of,
+)
 from campaigns.services.drafts import campaign_row
 from campaigns.services.previews import (
     recipient_from_row,
@@ -36,11 +39,9 @@ from campaigns.services.previews import (
 from customers.services.customers import customer_row
 from loyalmail import mail
 from loyalmail.errors import ValidationFailed, _
-from loyalmail.settings import get_settings
 from quota import services as quota
 from templates import compiler
 from templates.compiler import RenderFailed
-from tracking import tokens
 
 TEST_SUBJECT_PREFIX = "[Test] "
 MAX_ADDRESSES = 5
@@ -104,11 +105,8 @@ async def deliver_test_send(
         recipient = sample_recipient(merchant, merchant.default_locale)
     rendered, _language = render_for(merchant, campaign_id, saved_content(row), 0, recipient)
     rendered = dataclasses.replace(rendered, subject=TEST_SUBJECT_PREFIX + rendered.subject)
-    sender = mime.Sender(
-        name=row["sender_name"] or merchant.sender_name or merchant.name,
-        address=merchant.sender_email,
-    )
-    domain = mime.ascii_domain(merchant.sender_email.rpartition("@")[2])
+    sender = sender_of(merchant, row["sender_name"])
+    domain = sender_domain(merchant)
     # The same for every address of this test: worked out (and the key file read) once.
     lists = list_headers(merchant, campaign_id, recipient_id=0)
     dkim_key = configured_dkim_key()
@@ -137,25 +135,3 @@ async def deliver_test_send(
         accepted += 1
     await quota.release_rest(merchant_id, reservation_id)
     return accepted
-
-
-def list_headers(merchant: MerchantOut, campaign_id: int, recipient_id: int) -> mime.ListHeaders:
-    settings = get_settings()
-    base = settings.base_url.rstrip("/")
-    token = tokens.make("unsubscribe", tokens.TokenData(merchant.id, campaign_id, recipient_id))
-    host = urlparse(base).hostname or "loyalmail.localhost"
-    return mime.ListHeaders(
-        list_id=f"{merchant.slug}.{host}",
-        list_name=merchant.name,
-        unsubscribe_url=f"{base}/r/unsubscribe/{token}",
-        unsubscribe_mailto=f"unsubscribe@{settings.mail_from.rpartition('@')[2]}",
-        unsubscribe_subject=f"unsubscribe {token}",
-    )
-
-
-def configured_dkim_key() -> mime.DkimKey | None:
-    settings = get_settings()
-    if not (settings.dkim_domain and settings.dkim_selector and settings.dkim_private_key_file):
-        return None
-    key = Path(settings.dkim_private_key_file).read_bytes()
-    return mime.DkimKey(settings.dkim_domain, settings.dkim_selector, key)

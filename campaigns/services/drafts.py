@@ -35,6 +35,9 @@ from templates.compiler import BrandFrame, Content
 from templates.layouts import LAYOUTS
 
 _BLOCKS = msgspec.json.Decoder(list[Block])
+#: A campaign can be changed (or deleted) until it starts sending: as a draft, while it is
+#: scheduled, and while an overdue schedule waits for the marketer.
+EDITABLE = ("draft", "scheduled", "overdue")
 
 
 def now() -> datetime:
@@ -80,6 +83,10 @@ async def _out(row: Mapping[str, Any], merchant: MerchantOut) -> CampaignOut:
         sender_name=row["sender_name"] or merchant.sender_name or merchant.name,
         sender_email=merchant.sender_email,
         status=row["status"],
+        status_reason=row.get("status_reason") or "",
+        scheduled_at=row.get("scheduled_at"),
+        started_at=row.get("started_at"),
+        finished_at=row.get("finished_at"),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
@@ -214,7 +221,7 @@ async def list_campaigns(merchant_id: int) -> list[CampaignOut]:
 async def update_campaign(merchant_id: int, campaign_id: int, data: CampaignUpdate) -> CampaignOut:
     merchant = await accounts.get_merchant(merchant_id)
     row = await campaign_row(merchant_id, campaign_id)
-    if row["status"] != "draft":
+    if row["status"] not in EDITABLE:
         raise ValidationFailed(_("Only a draft can be edited."), fields={"status": row["status"]})
     changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
     if "layout" in changes and changes["layout"] not in LAYOUTS:
@@ -236,17 +243,29 @@ async def update_campaign(merchant_id: int, campaign_id: int, data: CampaignUpda
             update[getattr(Campaign, name)] = changes[name]
     if "blocks" in changes:
         update[Campaign.blocks] = msgspec.json.encode(changes["blocks"]).decode()
-    await Campaign.update(update).where(
-        (Campaign.id == campaign_id) & (Campaign.merchant == merchant_id)
+    changed = (
+        await Campaign.update(update)
+        .where(
+            (Campaign.id == campaign_id)
+            & (Campaign.merchant == merchant_id)
+            & Campaign.status.is_in(list(EDITABLE))
+        )
+        .returning(Campaign.id)
     )
+    if not changed:  # it started sending a moment ago
+        raise ValidationFailed(_("Only a draft can be edited."), fields={"status": "sending"})
     return await get_campaign(merchant_id, campaign_id)
 
 
 async def delete_campaign(merchant_id: int, campaign_id: int) -> None:
     row = await campaign_row(merchant_id, campaign_id)
-    if row["status"] != "draft":
+    if row["status"] not in EDITABLE:
         raise ValidationFailed(_("Only a draft can be deleted."), fields={"status": row["status"]})
-    await Campaign.delete().where((Campaign.id == campaign_id) & (Campaign.merchant == merchant_id))
+    await Campaign.delete().where(
+        (Campaign.id == campaign_id)
+        & (Campaign.merchant == merchant_id)
+        & Campaign.status.is_in(list(EDITABLE))
+    )
 
 
 # --- is it ready? ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from accounts.schemas import MerchantOut
 from campaigns.personalise import Personaliser
 from campaigns.schemas import ContentDraft, PreviewOut, PreviewRequest
 from campaigns.services.drafts import blocks_of, brand_frame, campaign_row
+from campaigns.tables import CampaignRecipient
 from customers.services.customers import currency_exponent, customer_row
 from loyalmail.errors import NotFound, _
 from loyalmail.i18n import recipient_locale
@@ -107,11 +108,11 @@ async def preview_campaign(
         customer = await customer_row(merchant_id, request.customer_id)
         recipient = recipient_from_row(customer, merchant)
         member = segments.member_of(customer)
-        recipient_id = int(customer["id"])
     else:
         recipient = sample_recipient(merchant, request.language or merchant.default_locale)
-        recipient_id = 0
-    rendered, language = render_for(merchant, campaign_id, content, recipient_id, recipient)
+    # Recipient 0 in the links: a preview is nobody's message (its "view in browser" link
+    # shows the sample person; only a sent message's links name a recipient row).
+    rendered, language = render_for(merchant, campaign_id, content, 0, recipient)
     sender_name = row["sender_name"] or merchant.sender_name or merchant.name
     return PreviewOut(
         subject=rendered.subject,
@@ -148,12 +149,23 @@ async def web_version(token: str) -> tuple[str, str]:
     merchant = await accounts.get_merchant(data.merchant_id)
     row = await campaign_row(data.merchant_id, data.campaign_id)
     content = _draft_content(row, None)
-    if data.recipient_id == 0:
+    if data.recipient_id == 0:  # a test send: the sample person
         recipient = sample_recipient(merchant, merchant.default_locale)
     else:
-        # Until the sending issue keeps per-recipient rows, the recipient is the customer.
+        # The token names the campaign's frozen recipient row, never a customer directly.
+        frozen = (
+            await CampaignRecipient.select(CampaignRecipient.customer)
+            .where(
+                (CampaignRecipient.id == data.recipient_id)
+                & (CampaignRecipient.campaign == data.campaign_id)
+                & (CampaignRecipient.merchant == data.merchant_id)
+            )
+            .first()
+        )
+        if frozen is None or frozen["customer"] is None:  # not ours, or erased since
+            raise NotFound(_("This link is not valid."))
         recipient = recipient_from_row(
-            await customer_row(data.merchant_id, data.recipient_id), merchant
+            await customer_row(data.merchant_id, int(frozen["customer"])), merchant
         )
     rendered, language = render_for(
         merchant, data.campaign_id, content, data.recipient_id, recipient

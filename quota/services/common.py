@@ -1,22 +1,22 @@
-"""What every ledger operation shares: the clock, the merchant's months, the write transaction."""
+"""What every ledger operation shares: the clock, the merchant's months, the write transaction
+(:mod:`loyalmail.sql`'s, re-exported for the ledger's modules)."""
 
 from __future__ import annotations
 
-import asyncio
 import calendar
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from piccolo.engine.sqlite import SQLiteEngine, TransactionType
-
-from loyalmail.errors import ServiceUnavailable, _
+from loyalmail import sql
+from loyalmail.errors import _
+from loyalmail.sql import Retry, read_transaction, write_transaction
 from quota.schemas import SourceOut
-from quota.tables import QuotaSource
 
 T = TypeVar("T")
+
+__all__ = ["Retry", "read_transaction", "write_transaction"]
 
 #: Units in one bought pack.
 PACK_SIZE = 10_000
@@ -24,9 +24,6 @@ PACK_SIZE = 10_000
 TEST_SENDS_PER_MONTH = 10
 #: A month's allowance is this many units per loyal customer.
 UNITS_PER_LOYAL_CUSTOMER = 2
-#: How often a write transaction is tried again after losing a race it cannot resolve itself
-#: (a PostgreSQL deadlock or serialization failure, or a concurrent first insert of a key).
-ATTEMPTS = 20
 
 
 def utc_now() -> datetime:
@@ -102,44 +99,8 @@ def source_out(row: dict[str, Any], time_zone: str) -> SourceOut:
     )
 
 
-class Retry(Exception):
-    """A conditional statement found the row changed under it: run the transaction again."""
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    # asyncpg's DeadlockDetectedError / SerializationError carry these SQLSTATEs; SQLite's
-    # "database is locked" after its busy timeout is the same situation.
-    state = getattr(exc, "sqlstate", None)
-    return isinstance(exc, Retry) or state in {"40P01", "40001"} or "database is locked" in str(exc)
-
-
-@asynccontextmanager
-async def write_transaction() -> AsyncIterator[None]:
-    """PostgreSQL: a plain transaction (the statements lock what they touch). SQLite:
-    BEGIN IMMEDIATE takes the write lock up front, so no read-then-write can interleave."""
-    db = QuotaSource._meta.db
-    if isinstance(db, SQLiteEngine):
-        async with db.transaction(transaction_type=TransactionType.immediate):
-            yield
-    else:
-        async with db.transaction():
-            yield
-
-
-def read_transaction() -> Any:
-    """A transaction for reads only (the ledger's statements run on a transaction's
-    connection); on SQLite a deferred one, so it takes no write lock."""
-    return QuotaSource._meta.db.transaction()
-
-
 async def with_retries(operation: Callable[[], Awaitable[T]]) -> T:
-    """Run ``operation`` (which opens its own write transaction) until it commits without
-    losing a race. Every operation is idempotent by key, so a retry cannot count twice."""
-    for attempt in range(ATTEMPTS):
-        try:
-            return await operation()
-        except Exception as exc:
-            if not _is_retryable(exc):
-                raise
-            await asyncio.sleep(0.002 * (attempt + 1))
-    raise ServiceUnavailable(_("The quota ledger is busy. Please try again in a moment."))
+    """:func:`loyalmail.sql.with_retries` with the ledger's own "busy" message."""
+    return await sql.with_retries(
+        operation, _("The quota ledger is busy. Please try again in a moment.")
+    )

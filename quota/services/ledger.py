@@ -103,47 +103,70 @@ async def reserve(
         raise ValidationFailed(_("A reservation needs a key of at most 200 characters."))
     merchant = await accounts.get_merchant(merchant_id)
     await ensure_current(merchant_id, moment, merchant=merchant)
-    kinds = POOL_KINDS[pool]
 
     async def attempt() -> Reservation:
         async with write_transaction():
-            existing = await q.fetch(q.RESERVATION_BY_KEY, merchant_id, key)
-            if existing:
-                return await _same_reservation(existing[0], units, pool)
-            sql = q.DRAWABLE_SOURCES.format(kinds=q.placeholders(len(kinds)))
-            if database.is_postgres():
-                sql += " FOR UPDATE"
-            drawable = await q.fetch(sql, merchant_id, *kinds, moment, moment)
-            plan = _plan(drawable, units)
-            if plan is None:
-                raise await _refusal(merchant_id, merchant.time_zone, pool, units, drawable, moment)
-            inserted = await q.fetch(
-                q.INSERT_RESERVATION, merchant_id, key, pool, purpose[:200], units, moment
+            return await reserve_in_transaction(
+                merchant_id,
+                units,
+                key=key,
+                purpose=purpose,
+                pool=pool,
+                now=moment,
+                time_zone=merchant.time_zone,
             )
-            if not inserted:
-                raise Retry  # the same key was reserved a moment ago: the next try returns it
-            reservation_id = int(inserted[0]["id"])
-            for position, (source_id, take) in enumerate(plan):
-                if not await q.changed(
-                    q.RESERVE_FROM_SOURCE, take, source_id, merchant_id, moment, take
-                ):
-                    raise Retry
-                await q.fetch(q.INSERT_PART, reservation_id, source_id, position, take)
-                await q.fetch(
-                    q.INSERT_ENTRY,
-                    merchant_id,
-                    "reserve",
-                    take,
-                    source_id,
-                    reservation_id,
-                    f"reserve:{reservation_id}:{source_id}",
-                    purpose[:300],
-                    moment,
-                )
-            rows = await q.fetch(q.RESERVATION_BY_ID, reservation_id, merchant_id)
-            return _reservation(rows[0], plan)
 
     return await with_retries(attempt)
+
+
+async def reserve_in_transaction(
+    merchant_id: int,
+    units: int,
+    *,
+    key: str,
+    purpose: str,
+    pool: Pool,
+    now: datetime,
+    time_zone: str,
+) -> Reservation:
+    """:func:`reserve` inside the caller's open write transaction (the campaign dispatch
+    freezes its audience and reserves for it in one). The caller has run ``ensure_current``
+    and retries on :class:`Retry`; a refusal raises :class:`QuotaExceeded`."""
+    moment = now
+    kinds = POOL_KINDS[pool]
+    existing = await q.fetch(q.RESERVATION_BY_KEY, merchant_id, key)
+    if existing:
+        return await _same_reservation(existing[0], units, pool)
+    sql = q.DRAWABLE_SOURCES.format(kinds=q.placeholders(len(kinds)))
+    if database.is_postgres():
+        sql += " FOR UPDATE"
+    drawable = await q.fetch(sql, merchant_id, *kinds, moment, moment)
+    plan = _plan(drawable, units)
+    if plan is None:
+        raise await _refusal(merchant_id, time_zone, pool, units, drawable, moment)
+    inserted = await q.fetch(
+        q.INSERT_RESERVATION, merchant_id, key, pool, purpose[:200], units, moment
+    )
+    if not inserted:
+        raise Retry  # the same key was reserved a moment ago: the next try returns it
+    reservation_id = int(inserted[0]["id"])
+    for position, (source_id, take) in enumerate(plan):
+        if not await q.changed(q.RESERVE_FROM_SOURCE, take, source_id, merchant_id, moment, take):
+            raise Retry
+        await q.fetch(q.INSERT_PART, reservation_id, source_id, position, take)
+        await q.fetch(
+            q.INSERT_ENTRY,
+            merchant_id,
+            "reserve",
+            take,
+            source_id,
+            reservation_id,
+            f"reserve:{reservation_id}:{source_id}",
+            purpose[:300],
+            moment,
+        )
+    rows = await q.fetch(q.RESERVATION_BY_ID, reservation_id, merchant_id)
+    return _reservation(rows[0], plan)
 
 
 def _plan(drawable: list[dict[str, Any]], units: int) -> list[tuple[int, int]] | None:
@@ -250,6 +273,14 @@ async def release(
     return await _resolve(merchant_id, reservation_id, recipients, "release", as_utc(now))
 
 
+def _recipient_keys(recipients: Sequence[str]) -> list[str]:
+    """The recipients once each, in order; a key the journal cannot hold is a 422."""
+    wanted = list(dict.fromkeys(str(r) for r in recipients))
+    if any(not r or len(r) > 200 for r in wanted):
+        raise ValidationFailed(_("A recipient key must have 1 to 200 characters."))
+    return wanted
+
+
 async def _resolve(
     merchant_id: int,
     reservation_id: int,
@@ -257,33 +288,47 @@ async def _resolve(
     kind: str,
     moment: datetime,
 ) -> int:
-    wanted = list(dict.fromkeys(str(r) for r in recipients))
+    wanted = _recipient_keys(recipients)
     if not wanted:
         return 0
-    if any(not r or len(r) > 200 for r in wanted):
-        raise ValidationFailed(_("A recipient key must have 1 to 200 characters."))
 
     async def attempt() -> int:
         async with write_transaction():
-            reservation = await _locked_reservation(merchant_id, reservation_id)
-            key_list = [_unit_key(reservation_id, r) for r in wanted]
-            known = await _known_keys(merchant_id, key_list)
-            fresh = [k for k in key_list if k not in known]
-            if not fresh:
-                return 0
-            if reservation["closed_at"] is not None:
-                raise Conflict(_("This reservation is closed; its units were given back."))
-            parts = await q.fetch(q.OPEN_PARTS, reservation_id)
-            if kind == "release":
-                # Give back what expires last first: what stays reserved is then what would be
-                # lost soonest, and it is the next to be spent.
-                parts.reverse()
-            if sum(int(p["open_units"]) for p in parts) < len(fresh):
-                raise Conflict(_("More units than this reservation holds."))
-            await _apply(merchant_id, reservation_id, parts, fresh, kind, moment)
-            return len(fresh)
+            return await resolve_in_transaction(merchant_id, reservation_id, wanted, kind, moment)
 
     return await with_retries(attempt)
+
+
+async def resolve_in_transaction(
+    merchant_id: int,
+    reservation_id: int,
+    recipients: Sequence[str],
+    kind: str,
+    moment: datetime,
+) -> int:
+    """:func:`spend` (``kind="spend"``) or :func:`release` inside the caller's open write
+    transaction, so a send records its outcome and pays for it in one commit. The caller
+    retries on :class:`Retry`."""
+    wanted = _recipient_keys(recipients)
+    if not wanted:
+        return 0
+    reservation = await _locked_reservation(merchant_id, reservation_id)
+    key_list = [_unit_key(reservation_id, r) for r in wanted]
+    known = await _known_keys(merchant_id, key_list)
+    fresh = [k for k in key_list if k not in known]
+    if not fresh:
+        return 0
+    if reservation["closed_at"] is not None:
+        raise Conflict(_("This reservation is closed; its units were given back."))
+    parts = await q.fetch(q.OPEN_PARTS, reservation_id)
+    if kind == "release":
+        # Give back what expires last first: what stays reserved is then what would be
+        # lost soonest, and it is the next to be spent.
+        parts.reverse()
+    if sum(int(p["open_units"]) for p in parts) < len(fresh):
+        raise Conflict(_("More units than this reservation holds."))
+    await _apply(merchant_id, reservation_id, parts, fresh, kind, moment)
+    return len(fresh)
 
 
 async def _known_keys(merchant_id: int, keys: list[str]) -> set[str]:
@@ -382,46 +427,48 @@ async def release_rest(
 
     async def attempt() -> int:
         async with write_transaction():
-            reservation = await _locked_reservation(merchant_id, reservation_id)
-            if reservation["closed_at"] is not None:
-                return 0
-            parts = await q.fetch(q.OPEN_PARTS, reservation_id)
-            back_total = lost_total = 0
-            for part in parts:
-                open_units, source_id = int(part["open_units"]), int(part["source"])
-                gone = _is_over(part["expires_at"], moment)
-                back, lost = (0, open_units) if gone else (open_units, 0)
-                ok = await q.changed(q.RELEASE_FROM_PART, back, lost, part["id"], back, lost)
-                ok = ok and await q.changed(
-                    q.RELEASE_TO_SOURCE, open_units, lost, source_id, open_units
-                )
-                if not ok:
-                    raise Retry
-                await _entry(
-                    "release", open_units, source_id, reservation_id, part, merchant_id, moment
-                )
-                if lost:
-                    await _entry(
-                        "expire", lost, source_id, reservation_id, part, merchant_id, moment
-                    )
-                back_total += back
-                lost_total += lost
-            if not await q.changed(
-                q.RESOLVE_RESERVATION,
-                0,
-                back_total,
-                lost_total,
-                reservation_id,
-                0,
-                back_total,
-                lost_total,
-            ):
-                raise Retry
-            if not await q.changed(q.CLOSE_RESERVATION, moment, reservation_id):
-                raise Retry
-            return back_total + lost_total
+            return await release_rest_in_transaction(merchant_id, reservation_id, moment)
 
     return await with_retries(attempt)
+
+
+async def release_rest_in_transaction(
+    merchant_id: int, reservation_id: int, moment: datetime
+) -> int:
+    """:func:`release_rest` inside the caller's open write transaction (a campaign is marked
+    sent or cancelled in the same commit). The caller retries on :class:`Retry`."""
+    reservation = await _locked_reservation(merchant_id, reservation_id)
+    if reservation["closed_at"] is not None:
+        return 0
+    parts = await q.fetch(q.OPEN_PARTS, reservation_id)
+    back_total = lost_total = 0
+    for part in parts:
+        open_units, source_id = int(part["open_units"]), int(part["source"])
+        gone = _is_over(part["expires_at"], moment)
+        back, lost = (0, open_units) if gone else (open_units, 0)
+        ok = await q.changed(q.RELEASE_FROM_PART, back, lost, part["id"], back, lost)
+        ok = ok and await q.changed(q.RELEASE_TO_SOURCE, open_units, lost, source_id, open_units)
+        if not ok:
+            raise Retry
+        await _entry("release", open_units, source_id, reservation_id, part, merchant_id, moment)
+        if lost:
+            await _entry("expire", lost, source_id, reservation_id, part, merchant_id, moment)
+        back_total += back
+        lost_total += lost
+    if not await q.changed(
+        q.RESOLVE_RESERVATION,
+        0,
+        back_total,
+        lost_total,
+        reservation_id,
+        0,
+        back_total,
+        lost_total,
+    ):
+        raise Retry
+    if not await q.changed(q.CLOSE_RESERVATION, moment, reservation_id):
+        raise Retry
+    return back_total + lost_total
 
 
 async def _entry(

@@ -7,10 +7,13 @@ from typing import Any
 
 from accounts import services as accounts
 from accounts.schemas import Brand, MerchantOut
-from campaigns.tables import Campaign
+from campaigns.tables import Campaign, CampaignRecipient
 from customers.schemas import CustomerCreate
 from customers.services import customers
+from customers.tables import Customer
+from quota import services as quota
 from tests.conftest import make_merchant
+from tracking import tokens
 
 
 def auth(token: str) -> dict[str, str]:
@@ -230,12 +233,29 @@ async def test_web_version_from_the_signed_link(
         headers=h,
     )
     campaign_id = created.json()["id"]
-    preview = (
-        await client.post(
-            f"/api/campaigns/{campaign_id}/preview", json={"customer_id": anna}, headers=h
-        )
-    ).json()
-    view_path = preview["text"].split("Im Browser ansehen: ")[1].split()[0].split("8000", 1)[1]
+    # Sent to Anna: the link of her message names her frozen recipient row.
+    await Customer.update({Customer.email_status: "verified"}).where(Customer.id == anna)
+    await quota.buy_pack(merchant.id, reference=f"web-{merchant.slug}")
+    await client.patch(
+        f"/api/campaigns/{campaign_id}",
+        json={"audience": {"predefined": "all_customers"}},
+        headers=h,
+    )
+    assert (await client.post(f"/api/campaigns/{campaign_id}/send", headers=h)).status_code == 202
+    # Cancelled at once: this test needs the recipient row, not the delivery (no SMTP here).
+    assert (await client.post(f"/api/campaigns/{campaign_id}/cancel", headers=h)).status_code == 200
+    row = (
+        await CampaignRecipient.select(CampaignRecipient.id)
+        .where(CampaignRecipient.campaign == campaign_id)
+        .first()
+    )
+    assert row is not None
+
+    def view(recipient_id: int, campaign: int = campaign_id) -> str:
+        data = tokens.TokenData(merchant.id, campaign, recipient_id)
+        return f"/r/view/{tokens.make('view', data)}"
+
+    view_path = view(int(row["id"]))
     page = await client.get(view_path)  # no credentials: the token is enough
     assert page.status_code == 200
     assert "Sehr geehrte Frau Müller" in page.text
@@ -243,6 +263,9 @@ async def test_web_version_from_the_signed_link(
     assert "default-src 'none'" in page.headers["content-security-policy"]
     tampered = view_path[:-3] + ("AAA" if not view_path.endswith("AAA") else "BBB")
     assert (await client.get(tampered)).status_code == 404
+    # A customer id is not a recipient; another campaign's recipient is not this one's.
+    assert (await client.get(view(anna + 10_000))).status_code == 404
+    assert (await client.get(view(int(row["id"]), campaign_id + 1))).status_code == 404
 
 
 async def test_another_merchants_campaign_is_404(

@@ -227,7 +227,7 @@ async def test_compose_personalise_and_preview_as_customers(page: Any, live_serv
     await expect(page.get_by_test_id("preview-language")).to_have_text("Finnish")
     await _brand_frame_is_visible(frame, "Kiez Kaffee", "Peru tilaus")
 
-    # The summary: what goes out to whom, a test send, and honestly no real sending yet.
+    # The summary: what goes out to whom, a test send, and sending now or at a time.
     await composer.get_by_role("link", name="Save and continue").click()
     await expect(page).to_have_url(re.compile(rf"/campaigns/{campaign_id}/summary$"))
     summary = page.get_by_test_id("summary")
@@ -235,11 +235,11 @@ async def test_compose_personalise_and_preview_as_customers(page: Any, live_serv
     await expect(summary).to_contain_text("All customers")
     await expect(page.get_by_test_id("summary-recipients")).to_have_text("2 recipients")
     await expect(page.get_by_test_id("summary-ready")).to_be_visible()
-    await expect(page.get_by_test_id("summary-not-yet")).to_contain_text("Not available yet")
-    # A test send is the only sending there is so far, to the marketer's own login address.
+    # A test send to the marketer's own login address, then the real one, now or scheduled.
     await expect(page.get_by_role("button", name=re.compile("send", re.IGNORECASE))).to_have_text(
-        ["Send the test"]
+        ["Send the test", "Send now to 2 recipients"]
     )
+    await expect(page.get_by_test_id("schedule").get_by_role("button")).to_have_text("Schedule")
     await expect(page.get_by_test_id("test-send").get_by_role("checkbox")).to_be_checked()
     await shot(page, "composer-summary")
 

@@ -68,7 +68,7 @@ async def test_layout_has_navigation_csrf_and_htmx(
     assert 'href="/quota" data-testid="quota-left"' in html  # the quota card leads there
     assert (await client.get("/static/htmx.min.js")).status_code == 200
     later = await client.get("/campaigns")
-    assert later.status_code == 200 and "Not available yet" in later.text
+    assert later.status_code == 200 and "Not available yet" not in later.text
     quota = await client.get("/quota")
     assert quota.status_code == 200 and "Not available yet" not in quota.text
     segments = await client.get("/segments")

@@ -1,0 +1,486 @@
+"""The batch worker: claim a batch's recipients, send each its message over a pooled SMTP
+connection, and record every outcome with its quota unit.
+
+Claiming is a conditional UPDATE that sets a lease (owner and expiry): a recipient is
+claimable when it is queued and due, or when its lease ran out (the worker that held it
+died). Outcomes are recorded every :data:`FLUSH_EVERY` messages in one commit that also
+spends (accepted) or releases (bounced, skipped, given up) the recipients' units, extends
+the lease and reads the campaign's status, so a pause or cancel stops a worker after the few
+messages it has in hand. A worker killed between the SMTP server's "250 OK" and that commit
+leaves at most :data:`FLUSH_EVERY` messages that the next claimer sends again; that is the
+whole bound on duplicates, and nobody is ever skipped.
+
+Just before each group of messages goes out the customers are read again: an address that
+was unsubscribed, suppressed, erased or changed since the freeze is skipped and its unit
+given back. SMTP answers: 2xx accepted; 4xx or a dropped connection: tried again later
+(``send_retry_base_seconds`` doubling, at most ``send_max_attempts`` tries); 5xx: a hard
+bounce that suppresses the address, except 5.7.x policy refusals and a refused sender,
+which are not the recipient's fault and pause the campaign instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiosmtplib
+
+from accounts import services as accounts
+from accounts.schemas import MerchantOut
+from campaigns.personalise import Personaliser
+from campaigns.sending import mime, rates
+from campaigns.sending import queries as q
+from campaigns.sending.control import enqueue_batches, pause_by_itself, settle
+from campaigns.sending.envelope import (
+    configured_dkim_key,
+    list_headers,
+    sender_domain,
+    sender_of,
+)
+from campaigns.sending.smtp_pool import pool_for
+from campaigns.services.previews import compile_for, recipient_from_row, saved_content
+from customers.services.suppression import suppress
+from loyalmail import database, sql
+from loyalmail.errors import _
+from loyalmail.i18n import recipient_locale
+from loyalmail.settings import get_settings
+from quota import services as quota
+
+log = logging.getLogger("loyalmail.sending")
+
+#: Messages between two commits of outcomes (and the bound on duplicates after a kill).
+FLUSH_EVERY = 20
+#: The longest wait before a retry.
+LONGEST_RETRY = timedelta(hours=1)
+#: A send pauses itself when more than this share of its messages bounced, once it has
+#: tried at least :data:`BOUNCE_CHECK_AFTER` of them: the list is probably bad.
+BOUNCE_SHARE_LIMIT = 0.2
+BOUNCE_CHECK_AFTER = 100
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Outcomes:
+    """What happened to one group of claimed recipients, waiting for its commit."""
+
+    sent: list[int] = field(default_factory=list)
+    #: (recipient id, SMTP answer, normalised address)
+    bounced: list[tuple[int, str, str]] = field(default_factory=list)
+    #: (recipient id, why): given up; their units go back
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    #: (recipient id, SMTP answer, attempts so far): to be tried again later
+    retry: list[tuple[int, str, int]] = field(default_factory=list)
+    #: Claimed but not tried (the connection broke, or a policy refusal): back to the queue
+    #: without counting an attempt.
+    untried: list[int] = field(default_factory=list)
+    #: A 5.7.x refusal or a refused sender: the campaign pauses with this reason.
+    policy: str = ""
+
+    def __len__(self) -> int:
+        return (
+            len(self.sent)
+            + len(self.bounced)
+            + len(self.failed)
+            + len(self.skipped)
+            + len(self.retry)
+            + len(self.untried)
+        )
+
+
+@dataclass
+class BatchReport:
+    claimed: int = 0
+    sent: int = 0
+    bounced: int = 0
+    skipped: int = 0
+    failed: int = 0
+    retried: int = 0
+    #: Set when the worker stopped early: the campaign's status (paused, cancelled).
+    stopped: str = ""
+
+
+@dataclass
+class _Send:
+    """One batch's fixed parts: who sends, and how each message is built."""
+
+    campaign_id: int
+    merchant: MerchantOut
+    reservation_id: int
+    owner: str
+    sender: mime.Sender
+    domain: str
+    dkim_key: mime.DkimKey | None
+    content_row: dict[str, Any]
+
+
+# --- compiled messages, per process --------------------------------------------------------
+
+_personalisers: OrderedDict[tuple[int, str, str], Personaliser] = OrderedDict()
+_PERSONALISERS_KEPT = 32
+
+
+def _personaliser(send: _Send, language: str) -> Personaliser:
+    """The campaign compiled once per language and process (it cannot change while it is
+    being sent: only drafts are edited)."""
+    key = (send.campaign_id, language, str(send.content_row["updated_at"]))
+    found = _personalisers.get(key)
+    if found is not None:
+        _personalisers.move_to_end(key)
+        return found
+    merchant = send.merchant
+    personaliser = Personaliser(
+        compile_for(merchant, saved_content(send.content_row), language, pixel=True),
+        merchant_id=merchant.id,
+        campaign_id=send.campaign_id,
+        merchant_locale=merchant.default_locale,
+        base_url=get_settings().base_url,
+        track=True,
+    )
+    _personalisers[key] = personaliser
+    while len(_personalisers) > _PERSONALISERS_KEPT:
+        _personalisers.popitem(last=False)
+    return personaliser
+
+
+def build_message(send: _Send, row: dict[str, Any], now: datetime) -> bytes:
+    recipient_id = int(row["id"])
+    row = {**row, "locale": row["locale"] or row["frozen_locale"] or ""}
+    recipient = recipient_from_row(row, send.merchant)
+    language = recipient_locale(recipient.locale, send.merchant.default_locale)
+    rendered = _personaliser(send, language).message_for(recipient_id, recipient)
+    return mime.build(
+        rendered,
+        to=row["email"],
+        sender=send.sender,
+        lists=list_headers(send.merchant, send.campaign_id, recipient_id),
+        message_id=mime.message_id(send.merchant.id, send.campaign_id, recipient_id, send.domain),
+        date=now,
+        dkim_key=send.dkim_key,
+    )
+
+
+# --- SMTP answers ----------------------------------------------------------------------------
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """("retry" | "bounce" | "policy", the server's answer) for a failed message."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        refused = exc.recipients[0]
+        code, message, stage = refused.code, refused.message, "rcpt"
+    elif isinstance(exc, aiosmtplib.SMTPResponseException):
+        code, message = exc.code, exc.message
+        stage = "sender" if isinstance(exc, aiosmtplib.SMTPSenderRefused) else "other"
+    else:
+        return "retry", (str(exc) or type(exc).__name__)[:300]
+    detail = f"{code} {message}".strip()[:300]
+    if code < 500:
+        return "retry", detail
+    if message.strip().startswith("5.7.") or stage == "sender":
+        return "policy", detail
+    return "bounce", detail
+
+
+def _may_receive(row: dict[str, Any]) -> str:
+    """Why the address may not be mailed now ("" when it may)."""
+    if row["customer_id"] is None:
+        return "erased"
+    if row["current_address"] != row["email_normalized"]:
+        return "address changed"
+    if row["suppressed"]:
+        return "suppressed"
+    if not row["subscribed"]:
+        return "unsubscribed"
+    if row["email_status"] != "verified":
+        return "not verified"
+    return ""
+
+
+# --- one batch -------------------------------------------------------------------------------
+
+
+async def send_batch(campaign_id: int, batch_id: int) -> BatchReport:
+    """Send what is claimable in the batch. Safe to run twice, at once or after a crash."""
+    settings = get_settings()
+    report = BatchReport()
+    async with sql.read_transaction():
+        heads = await sql.fetch(q.CAMPAIGN_BY_ID, campaign_id)
+        batches = await sql.fetch(q.BATCH, batch_id, campaign_id)
+    if not heads or not batches:
+        return report
+    head, batch = heads[0], batches[0]
+    if head["status"] != "sending" or head["reservation_id"] is None:
+        report.stopped = str(head["status"])
+        return report
+    owner = secrets.token_hex(10)
+    now = utc_now()
+    lease_until = now + timedelta(seconds=settings.send_lease_seconds)
+
+    async def claim() -> list[int]:
+        async with sql.write_transaction():
+            rows = await sql.fetch(
+                q.CLAIM,
+                owner,
+                lease_until,
+                campaign_id,
+                batch["first_recipient"],
+                batch["last_recipient"],
+                now,
+                now,
+            )
+            return sorted(int(r["id"]) for r in rows)
+
+    claimed = await sql.with_retries(claim)
+    report.claimed = len(claimed)
+    if not claimed:
+        await settle(campaign_id)
+        return report
+    merchant = await accounts.get_merchant(int(head["merchant"]))
+    async with sql.read_transaction():
+        content_row = (await sql.fetch(q.CAMPAIGN, campaign_id, merchant.id))[0]
+    send = _Send(
+        campaign_id=campaign_id,
+        merchant=merchant,
+        reservation_id=int(head["reservation_id"]),
+        owner=owner,
+        sender=sender_of(merchant, content_row["sender_name"]),
+        domain=sender_domain(merchant),
+        dkim_key=configured_dkim_key(),
+        content_row=content_row,
+    )
+    await _send_claimed(send, claimed, report)
+    if report.retried and not report.stopped:
+        delay = settings.send_retry_base_seconds
+        await enqueue_batches(campaign_id, [batch_id], delay_ms=int(delay * 1000) + 50)
+    await _pause_if_bouncing(merchant.id, campaign_id)
+    await settle(campaign_id)
+    return report
+
+
+async def _send_claimed(send: _Send, claimed: list[int], report: BatchReport) -> None:
+    """Send to ``claimed`` group by group; stop when the campaign stops or the relay fails."""
+    pending = list(claimed)
+    while pending:
+        group, pending = pending[:FLUSH_EVERY], pending[FLUSH_EVERY:]
+        outcomes = await _send_group(send, group)
+        status = await _record(send, outcomes, report)
+        if status != "sending" or outcomes.policy:
+            report.stopped = status if status != "sending" else "paused"
+            await _give_back(send, pending, status)
+            return
+        if outcomes.untried:
+            # The relay cannot be reached: the rest waits for the retry with them.
+            await _record(send, Outcomes(untried=pending), report)
+            return
+
+
+async def _send_group(send: _Send, ids: list[int]) -> Outcomes:
+    outcomes = Outcomes()
+    async with sql.read_transaction():
+        rows = await sql.fetch(q.claimed(len(ids)), send.campaign_id, send.owner, *ids)
+    mailable: list[dict[str, Any]] = []
+    for row in rows:
+        reason = _may_receive(row)
+        if reason:
+            outcomes.skipped.append((int(row["id"]), reason))
+        else:
+            mailable.append(row)
+    if not mailable:
+        return outcomes
+    try:
+        async with pool_for().connection() as client:
+            for index, row in enumerate(mailable):
+                if not client.is_connected or outcomes.policy:
+                    outcomes.untried += [int(r["id"]) for r in mailable[index:]]
+                    break
+                await _send_one(send, client, row, outcomes)
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        # No connection at all (refused, 421 at the greeting, TLS or login failed): every
+        # message of the group not yet decided is tried again later.
+        decided = {i for i in _decided_ids(outcomes)}
+        kind, detail = classify(exc)
+        for row in mailable:
+            if int(row["id"]) not in decided:
+                if kind == "policy":
+                    outcomes.policy = detail
+                    outcomes.untried.append(int(row["id"]))
+                else:
+                    outcomes.retry.append((int(row["id"]), detail, int(row["attempts"])))
+    return outcomes
+
+
+def _decided_ids(outcomes: Outcomes) -> list[int]:
+    return [
+        *outcomes.sent,
+        *(i for i, _detail, _address in outcomes.bounced),
+        *(i for i, _detail in outcomes.failed),
+        *(i for i, _detail in outcomes.skipped),
+        *(i for i, _detail, _attempts in outcomes.retry),
+        *outcomes.untried,
+    ]
+
+
+async def _send_one(
+    send: _Send, client: aiosmtplib.SMTP, row: dict[str, Any], outcomes: Outcomes
+) -> None:
+    recipient_id = int(row["id"])
+    try:
+        data = build_message(send, row, utc_now())
+        to = mime.ascii_address(row["email"])
+    except (mime.AddressNotSendable, ValueError) as exc:
+        outcomes.skipped.append((recipient_id, f"address: {exc}"[:300]))
+        return
+    await rates.wait_for_slot(send.merchant.id)
+    try:
+        await client.sendmail(send.sender.address, [to], data)
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        kind, detail = classify(exc)
+        if kind == "bounce":
+            outcomes.bounced.append((recipient_id, detail, str(row["email_normalized"])))
+        elif kind == "policy":
+            outcomes.policy = detail
+            outcomes.untried.append(recipient_id)
+        else:
+            outcomes.retry.append((recipient_id, detail, int(row["attempts"])))
+        return
+    outcomes.sent.append(recipient_id)
+
+
+# --- recording outcomes ----------------------------------------------------------------------
+
+
+async def _record(send: _Send, outcomes: Outcomes, report: BatchReport) -> str:
+    """Commit one group's outcomes with their quota units; extend the lease on the rest.
+    Returns the campaign's status as of that commit."""
+    settings = get_settings()
+    moment = utc_now()
+    lease_until = moment + timedelta(seconds=settings.send_lease_seconds)
+    max_attempts = settings.send_max_attempts
+    base = settings.send_retry_base_seconds
+    given_up = [(i, d) for i, d, attempts in outcomes.retry if attempts >= max_attempts]
+    retry = [(i, d, a) for i, d, a in outcomes.retry if a < max_attempts]
+
+    async def attempt() -> tuple[str, dict[str, int]]:
+        async with sql.write_transaction():
+            counts = {"sent": 0, "bounced": 0, "skipped": 0, "failed": 0, "retried": 0}
+            lock = " FOR SHARE" if database.is_postgres() else ""
+            status = str((await sql.fetch(q.CAMPAIGN_BY_ID + lock, send.campaign_id))[0]["status"])
+            released: list[str] = []
+            if outcomes.sent:
+                ids = await _resolve(send, outcomes.sent, "sent", moment, "")
+                await quota.resolve_in_transaction(
+                    send.merchant.id, send.reservation_id, [str(i) for i in ids], "spend", moment
+                )
+                counts["sent"] = len(ids)
+            for recipient_id, detail, address in outcomes.bounced:
+                if await _resolve(send, [recipient_id], "bounced", None, detail):
+                    released.append(str(recipient_id))
+                    counts["bounced"] += 1
+                    await suppress(send.merchant.id, address, "bounced")
+            for kind, entries in (
+                ("skipped", outcomes.skipped),
+                ("failed", [*outcomes.failed, *given_up]),
+            ):
+                for recipient_id, detail in entries:
+                    if await _resolve(send, [recipient_id], kind, None, detail):
+                        released.append(str(recipient_id))
+                        counts[kind] += 1
+            if released:
+                await quota.resolve_in_transaction(
+                    send.merchant.id, send.reservation_id, released, "release", moment
+                )
+            for recipient_id, detail, attempts in retry:
+                wait = min(timedelta(seconds=base * 2 ** max(attempts - 1, 0)), LONGEST_RETRY)
+                await sql.fetch(
+                    q.requeue(1),
+                    moment + wait,
+                    detail,
+                    0,
+                    send.campaign_id,
+                    send.owner,
+                    recipient_id,
+                )
+                counts["retried"] += 1
+            if outcomes.untried:
+                due = moment + timedelta(seconds=base) if retry or not outcomes.policy else None
+                await sql.fetch(
+                    q.requeue(len(outcomes.untried)),
+                    due,
+                    "",
+                    1,
+                    send.campaign_id,
+                    send.owner,
+                    *outcomes.untried,
+                )
+            if outcomes.policy and status == "sending":
+                await sql.changed(
+                    q.move_campaign(("sending",)),
+                    "paused",
+                    _("The mail server refused the messages: {answer}").format(
+                        answer=outcomes.policy
+                    )[:300],
+                    moment,
+                    send.campaign_id,
+                    send.merchant.id,
+                    "sending",
+                )
+                status = "paused"
+            await sql.execute(q.EXTEND_LEASE, lease_until, send.campaign_id, send.owner)
+            return status, counts
+
+    status, counts = await sql.with_retries(attempt)
+    report.sent += counts["sent"]
+    report.bounced += counts["bounced"]
+    report.skipped += counts["skipped"]
+    report.failed += counts["failed"]
+    report.retried += counts["retried"] + (len(outcomes.untried) if not outcomes.policy else 0)
+    return status
+
+
+async def _resolve(
+    send: _Send, ids: list[int], status: str, moment: datetime | None, detail: str
+) -> list[int]:
+    rows = await sql.fetch(
+        q.resolve(len(ids), status), moment, detail, send.campaign_id, send.owner, *ids
+    )
+    return [int(r["id"]) for r in rows]
+
+
+async def _give_back(send: _Send, ids: list[int], status: str) -> None:
+    """The campaign stopped: claimed recipients not yet tried go back to the queue (paused)
+    or are cancelled (their units go back with the rest of the reservation)."""
+    if not ids:
+        return
+
+    async def attempt() -> None:
+        async with sql.write_transaction():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                if status == "cancelled":
+                    await _resolve(send, chunk, "cancelled", None, "")
+                else:
+                    await sql.fetch(
+                        q.requeue(len(chunk)), None, "", 1, send.campaign_id, send.owner, *chunk
+                    )
+
+    await sql.with_retries(attempt)
+
+
+async def _pause_if_bouncing(merchant_id: int, campaign_id: int) -> None:
+    async with sql.read_transaction():
+        counts = {
+            str(r["status"]): int(r["n"]) for r in await sql.fetch(q.STATUS_COUNTS, campaign_id)
+        }
+    bounced, tried = counts.get("bounced", 0), counts.get("bounced", 0) + counts.get("sent", 0)
+    if tried >= BOUNCE_CHECK_AFTER and bounced > BOUNCE_SHARE_LIMIT * tried:
+        reason = _("{share}% of the messages bounced: check the list before resuming.").format(
+            share=round(100 * bounced / tried)
+        )
+        await pause_by_itself(merchant_id, campaign_id, reason)

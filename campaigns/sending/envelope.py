@@ -1,0 +1,47 @@
+"""What every campaign message of a merchant shares around its content: the sender, the
+list headers (RFC 2369 / RFC 8058) with the recipient's unsubscribe token, and the DKIM key.
+Test sends and real sends build their messages with these, so both look the same."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from accounts.schemas import MerchantOut
+from campaigns.sending import mime
+from loyalmail.settings import get_settings
+from tracking import tokens
+
+
+def sender_of(merchant: MerchantOut, campaign_sender_name: str) -> mime.Sender:
+    return mime.Sender(
+        name=campaign_sender_name or merchant.sender_name or merchant.name,
+        address=merchant.sender_email,
+    )
+
+
+def sender_domain(merchant: MerchantOut) -> str:
+    """The Message-ID's right-hand side: the sender's own domain."""
+    return mime.ascii_domain(merchant.sender_email.rpartition("@")[2])
+
+
+def list_headers(merchant: MerchantOut, campaign_id: int, recipient_id: int) -> mime.ListHeaders:
+    settings = get_settings()
+    base = settings.base_url.rstrip("/")
+    token = tokens.make("unsubscribe", tokens.TokenData(merchant.id, campaign_id, recipient_id))
+    host = urlparse(base).hostname or "loyalmail.localhost"
+    return mime.ListHeaders(
+        list_id=f"{merchant.slug}.{host}",
+        list_name=merchant.name,
+        unsubscribe_url=f"{base}/r/unsubscribe/{token}",
+        unsubscribe_mailto=f"unsubscribe@{settings.mail_from.rpartition('@')[2]}",
+        unsubscribe_subject=f"unsubscribe {token}",
+    )
+
+
+def configured_dkim_key() -> mime.DkimKey | None:
+    settings = get_settings()
+    if not (settings.dkim_domain and settings.dkim_selector and settings.dkim_private_key_file):
+        return None
+    key = Path(settings.dkim_private_key_file).read_bytes()
+    return mime.DkimKey(settings.dkim_domain, settings.dkim_selector, key)

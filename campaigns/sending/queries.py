@@ -1,0 +1,231 @@
+"""The send pipeline's SQL, in one place; the same text on SQLite and PostgreSQL.
+
+Every state change is a conditional statement: the campaign's status moves only from the
+states its WHERE clause names, and a recipient is claimed, resolved or given back only
+while its WHERE clause holds (its lease is ours, its status is still ``sending``). Zero
+rows back means someone else got there first, and nothing changed. Statements run on the
+open transaction with :mod:`loyalmail.sql` (``?`` placeholders).
+"""
+
+from __future__ import annotations
+
+from loyalmail.sql import placeholders
+
+#: Recipients a worker may still send to: queued and due, or claimed by a worker whose
+#: lease ran out (it died or hangs). ``r`` is campaign_recipient; the two ``?`` are "now".
+CLAIMABLE = (
+    "((r.status = 'queued' AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= ?))"
+    " OR (r.status = 'sending' AND r.lease_until < ?))"
+)
+
+# --- the campaign ----------------------------------------------------------------------------
+
+CAMPAIGN = """
+SELECT id, merchant, name, subject, preheader, layout, blocks, sender_name, status,
+       status_reason, scheduled_at, started_at, finished_at, recipients, reservation_id,
+       updated_at
+FROM campaign WHERE id = ? AND merchant = ?
+"""
+
+CAMPAIGN_BY_ID = """
+SELECT id, merchant, status, reservation_id, recipients FROM campaign WHERE id = ?
+"""
+
+
+def move_campaign(from_states: tuple[str, ...]) -> str:
+    """Set status (and reason) only from ``from_states``; RETURNING says whether it moved."""
+    return (
+        "UPDATE campaign SET status = ?, status_reason = ?, updated_at = ?"  # noqa: S608 - placeholders only
+        f" WHERE id = ? AND merchant = ? AND status IN ({placeholders(len(from_states))})"
+        " RETURNING id"
+    )
+
+
+START_CAMPAIGN = """
+UPDATE campaign SET status = 'sending', status_reason = '', started_at = ?, updated_at = ?,
+       scheduled_at = COALESCE(scheduled_at, ?)
+WHERE id = ? AND merchant = ? AND status IN ('draft', 'scheduled', 'overdue')
+RETURNING id
+"""
+
+RECORD_DISPATCH = """
+UPDATE campaign SET recipients = ?, reservation_id = ? WHERE id = ? RETURNING id
+"""
+
+SCHEDULE_CAMPAIGN = """
+UPDATE campaign SET status = 'scheduled', scheduled_at = ?, status_reason = '', updated_at = ?
+WHERE id = ? AND merchant = ? AND status IN ('draft', 'scheduled', 'overdue')
+RETURNING id
+"""
+
+UNSCHEDULE_CAMPAIGN = """
+UPDATE campaign SET status = 'draft', scheduled_at = NULL, status_reason = '', updated_at = ?
+WHERE id = ? AND merchant = ? AND status IN ('scheduled', 'overdue')
+RETURNING id
+"""
+
+FINISH_CAMPAIGN = """
+UPDATE campaign SET status = 'sent', finished_at = ?, updated_at = ?
+WHERE id = ? AND status = 'sending'
+RETURNING id
+"""
+
+CLOSE_CANCELLED = """
+UPDATE campaign SET finished_at = ? WHERE id = ? AND status = 'cancelled' AND finished_at IS NULL
+RETURNING id
+"""
+
+#: Scheduled campaigns whose time has come, oldest first (the tick locks them on PostgreSQL
+#: with SKIP LOCKED so two schedulers never start one campaign twice).
+DUE_CAMPAIGNS = """
+SELECT id, merchant, scheduled_at FROM campaign
+WHERE status = 'scheduled' AND scheduled_at <= ?
+ORDER BY scheduled_at, id LIMIT ?
+"""
+
+MARK_OVERDUE = """
+UPDATE campaign SET status = 'overdue', status_reason = ?, updated_at = ?
+WHERE id = ? AND status = 'scheduled'
+RETURNING id
+"""
+
+#: Campaigns the reconciler looks after: sending, or cancelled with the reservation still open.
+ACTIVE_CAMPAIGNS = """
+SELECT id, merchant, status FROM campaign
+WHERE status = 'sending'
+   OR (status = 'cancelled' AND finished_at IS NULL AND started_at IS NOT NULL)
+ORDER BY id
+"""
+
+# --- dispatch --------------------------------------------------------------------------------
+
+
+def freeze_audience(audience_select: str) -> str:
+    """One INSERT … SELECT of the audience into recipient rows; ``audience_select`` is the
+    segments app's fixed SQL (customer_id, email, email_normalized, locale). An address
+    already frozen for the campaign is left out by the unique index."""
+    return (
+        "INSERT INTO campaign_recipient (campaign, merchant, customer, email, email_normalized,"  # noqa: S608 - fixed SQL of the segments compiler
+        " locale, status, attempts, lease_owner, detail)"
+        " SELECT CAST(? AS INTEGER), CAST(? AS INTEGER), a.customer_id, a.email,"
+        " a.email_normalized, a.locale, 'queued', 0, '', ''"
+        f" FROM ({audience_select}) a"
+        # WHERE TRUE: SQLite would read ON CONFLICT as a join constraint without it.
+        " WHERE TRUE ON CONFLICT (campaign, email_normalized) DO NOTHING"
+    )
+
+
+#: The frozen recipients cut into id ranges of ``?`` rows, one batch each, handed out when
+#: the campaign started.
+#: (CAST: PostgreSQL cannot tell a parameter's type in a SELECT list.)
+INSERT_BATCHES = """
+INSERT INTO campaign_batch (campaign, first_recipient, last_recipient, enqueued_at)
+SELECT CAST(? AS INTEGER), MIN(numbered.id), MAX(numbered.id), MIN(c.started_at) FROM (
+    SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / ? AS n
+    FROM campaign_recipient WHERE campaign = ?
+) numbered JOIN campaign c ON c.id = ?
+GROUP BY numbered.n
+ORDER BY MIN(numbered.id)
+"""
+
+BATCHES = "SELECT id FROM campaign_batch WHERE campaign = ? ORDER BY id"
+
+BATCH = """
+SELECT id, campaign, first_recipient, last_recipient FROM campaign_batch
+WHERE id = ? AND campaign = ?
+"""
+
+#: Batches with recipients left that were handed out before ``?``: their job may be lost.
+STALE_BATCHES = f"""
+SELECT b.id FROM campaign_batch b
+WHERE b.campaign = ? AND b.enqueued_at < ?
+  AND EXISTS (
+    SELECT 1 FROM campaign_recipient r
+    WHERE r.campaign = b.campaign AND r.id BETWEEN b.first_recipient AND b.last_recipient
+      AND {CLAIMABLE})
+ORDER BY b.id
+"""  # noqa: S608 - fixed SQL only
+
+TOUCH_BATCHES = "UPDATE campaign_batch SET enqueued_at = ? WHERE campaign = ? AND id IN ({ids})"
+
+# --- a batch ---------------------------------------------------------------------------------
+
+CLAIM = f"""
+UPDATE campaign_recipient AS r
+SET status = 'sending', lease_owner = ?, lease_until = ?, attempts = attempts + 1
+WHERE r.campaign = ? AND r.id BETWEEN ? AND ? AND {CLAIMABLE}
+RETURNING id
+"""  # noqa: S608 - fixed SQL only
+
+
+def claimed(ids: int) -> str:
+    """Our claimed recipients among ``ids`` with the customer as they are now: names for the
+    message, and whether the address may still be mailed (unsubscribed, suppressed, erased
+    or changed since the freeze: it may not)."""
+    return (
+        "SELECT r.id, r.email, r.email_normalized, r.locale AS frozen_locale, r.attempts,"  # noqa: S608 - placeholders only
+        " c.id AS customer_id, c.first_name, c.last_name, c.gender, c.city, c.birth_date,"
+        " c.lifetime_value_minor, c.locale, c.email_status, c.subscribed, c.suppressed,"
+        " c.email_normalized AS current_address"
+        " FROM campaign_recipient r LEFT JOIN customer c ON c.id = r.customer"
+        " WHERE r.campaign = ? AND r.lease_owner = ? AND r.status = 'sending'"
+        f" AND r.id IN ({placeholders(ids)}) ORDER BY r.id"
+    )
+
+
+EXTEND_LEASE = """
+UPDATE campaign_recipient SET lease_until = ?
+WHERE campaign = ? AND lease_owner = ? AND status = 'sending'
+"""
+
+
+def resolve(ids: int, status: str) -> str:
+    """Our claimed recipients to a final ``status`` (sent, bounced, failed, skipped,
+    cancelled) with a time and a detail; RETURNING the ids that were still ours."""
+    stamp = "sent_at = ?" if status == "sent" else "next_attempt_at = ?"
+    return (
+        f"UPDATE campaign_recipient SET status = '{status}', {stamp}, detail = ?,"  # noqa: S608 - status is ours
+        " lease_owner = '', lease_until = NULL"
+        f" WHERE campaign = ? AND lease_owner = ? AND status = 'sending'"
+        f" AND id IN ({placeholders(ids)}) RETURNING id"
+    )
+
+
+def requeue(ids: int) -> str:
+    """Our claimed recipients back to the queue, due at ``?``; ``attempts`` minus ``?`` (a
+    give-back after a pause is no attempt)."""
+    return (
+        "UPDATE campaign_recipient SET status = 'queued', next_attempt_at = ?, detail = ?,"  # noqa: S608 - placeholders only
+        " attempts = attempts - ?, lease_owner = '', lease_until = NULL"
+        " WHERE campaign = ? AND lease_owner = ? AND status = 'sending'"
+        f" AND id IN ({placeholders(ids)}) RETURNING id"
+    )
+
+
+# --- progress and the end ---------------------------------------------------------------------
+
+STATUS_COUNTS = """
+SELECT status, COUNT(*) AS n FROM campaign_recipient WHERE campaign = ? GROUP BY status
+"""
+
+SENT_SINCE = """
+SELECT COUNT(*) AS n FROM campaign_recipient
+WHERE campaign = ? AND status = 'sent' AND sent_at >= ?
+"""
+
+#: Is anyone left to send to (queued, or claimed)?
+ANY_LEFT = """
+SELECT 1 AS left_over FROM campaign_recipient
+WHERE campaign = ? AND status IN ('queued', 'sending') LIMIT 1
+"""
+
+#: Claims still alive (a worker is sending right now).
+ANY_LIVE_LEASE = """
+SELECT 1 AS live FROM campaign_recipient
+WHERE campaign = ? AND status = 'sending' AND lease_until >= ? LIMIT 1
+"""
+
+CANCEL_QUEUED = """
+UPDATE campaign_recipient SET status = 'cancelled', lease_owner = '', lease_until = NULL
+WHERE campaign = ? AND (status = 'queued' OR (status = 'sending' AND lease_until < ?))
+"""
