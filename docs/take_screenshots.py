@@ -105,6 +105,17 @@ async def main(base_url: str, only: set[str]) -> None:
         if wanted("quota"):
             await page.goto("/quota")
             await shoot(page, "quota", full_page=True)
+        if wanted("sending"):
+            # The demo's draft sent from its summary (confirming the browser's dialog), and
+            # its progress page once every recipient is handled. Run it last: it sends.
+            await page.goto("/campaigns")
+            await page.get_by_test_id("campaign-row").first.get_by_role("link").first.click()
+            await page.goto(page.url.split("?")[0].rstrip("/") + "/summary")
+            page.once("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+            await page.get_by_test_id("send-now").get_by_role("button").click()
+            await page.wait_for_url("**/sending**")
+            await page.get_by_text("Every recipient has been handled.").wait_for(timeout=120_000)
+            await shoot(page, "sending", full_page=True)
         await browser.close()
 
 

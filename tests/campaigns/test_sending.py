@@ -449,3 +449,29 @@ async def test_the_command_line_sends_waits_and_controls(
         paused = await asyncio.to_thread(invoke, "pause", str(campaign_id))
         assert paused.exit_code == 1 and "can be paused" in paused.output
     assert await asyncio.to_thread(received, smtp, addresses) == dict.fromkeys(addresses, 1)
+
+
+# --- rates -----------------------------------------------------------------------------------
+
+
+async def test_the_merchant_rate_holds_across_callers(jobs: Jobs) -> None:
+    """Ten messages at five per second take at least one window boundary more than the
+    first five: the limiter (dramatiq's window limiter, in memory or on Redis) makes the
+    sixth wait for the next second, whichever caller asks."""
+    import time
+
+    from campaigns.sending import rates
+    from tests.conftest import TEST_REDIS_URL
+
+    values = {"LOYALMAIL_SEND_RATE_PER_MERCHANT": "5"}
+    if jobs.kind == "redis":
+        values["LOYALMAIL_REDIS_URL"] = TEST_REDIS_URL
+    merchant_id = 900_000 + int(time.time() * 1000) % 100_000  # a window of its own
+    with settings_env(values):
+        # Start just after a window boundary, so the ten cannot all fit in one second.
+        await asyncio.sleep(1.02 - time.time() % 1.0)
+        started = time.time()
+        await asyncio.gather(*(rates.wait_for_slot(merchant_id) for _ in range(10)))
+        elapsed = time.time() - started
+        assert elapsed >= 0.9, elapsed
+        assert elapsed < 3.5, elapsed
