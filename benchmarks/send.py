@@ -221,7 +221,7 @@ async def costs(merchant_id: int, campaign_id: int, dkim: Any, sample: int) -> d
     from accounts import services as accounts
     from campaigns.personalise import Personaliser
     from campaigns.sending import mime
-    from campaigns.sending.envelope import list_headers, sender_of
+    from campaigns.sending.envelope import list_header_maker, sender_of
     from campaigns.services import compile_for
     from campaigns.services.drafts import campaign_row
     from campaigns.services.previews import recipient_from_row, saved_content
@@ -245,7 +245,8 @@ async def costs(merchant_id: int, campaign_id: int, dkim: Any, sample: int) -> d
         for n, p in enumerate(people)
     ]
     render_ms = (time.perf_counter() - clock) * 1000 / len(people)
-    lists = [list_headers(merchant, campaign_id, n + 1) for n in range(len(people))]
+    maker = list_header_maker(merchant, campaign_id)
+    lists = [maker.for_recipient(n + 1) for n in range(len(people))]
 
     def build(key: Any) -> list[bytes]:
         return [

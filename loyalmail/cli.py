@@ -302,12 +302,16 @@ def _watch(merchant: str, campaign_id: int) -> Any:
     return run(go())
 
 
-def _embedded_worker_if_needed() -> None:
+def _embedded_worker_if_needed() -> bool:
+    """Without Redis no other process takes this one's jobs: start worker threads here, and
+    say so (True)."""
     from loyalmail.broker import start_embedded_worker
 
-    if not get_settings().redis_url:
-        typer.echo("No Redis configured: this process sends the messages itself.")
-        start_embedded_worker(get_settings().worker_threads)
+    if get_settings().redis_url:
+        return False
+    typer.echo("No Redis configured: this process sends the messages itself.")
+    start_embedded_worker(get_settings().worker_threads)
+    return True
 
 
 @campaign_app.command("send")
@@ -320,9 +324,7 @@ def campaign_send(
     workers. Without Redis, this process does the sending and waits."""
     from campaigns.sending.dispatch import send_now
 
-    embedded = not get_settings().redis_url
-    if embedded:
-        _embedded_worker_if_needed()
+    embedded = _embedded_worker_if_needed()
     figures = _campaign_call(merchant, lambda shop: send_now(shop, campaign_id))
     _print_progress(figures)
     if wait or embedded:
@@ -364,9 +366,7 @@ def campaign_resume(
     """Resume a paused send."""
     from campaigns.sending.control import resume
 
-    embedded = not get_settings().redis_url
-    if embedded:
-        _embedded_worker_if_needed()
+    embedded = _embedded_worker_if_needed()
     _print_progress(_campaign_call(merchant, lambda shop: resume(shop, campaign_id)))
     if wait or embedded:
         _print_progress(_watch(merchant, campaign_id))

@@ -19,13 +19,27 @@ def _client(settings: Settings) -> aiosmtplib.SMTP:
     )
 
 
+async def _login(client: aiosmtplib.SMTP, settings: Settings) -> None:
+    if settings.smtp_username:
+        await client.login(settings.smtp_username, settings.smtp_password)
+
+
+async def open_connection(settings: Settings | None = None) -> aiosmtplib.SMTP:
+    """A connected (and logged-in) client that the caller keeps open, as the send workers'
+    connection pool does; the caller closes it."""
+    settings = settings or get_settings()
+    client = _client(settings)
+    await client.connect()
+    await _login(client, settings)
+    return client
+
+
 async def send(message: EmailMessage, settings: Settings | None = None) -> str:
     """Send one message; returns the server's reply. Raises aiosmtplib errors on failure."""
     settings = settings or get_settings()
     client = _client(settings)
     async with client:
-        if settings.smtp_username:
-            await client.login(settings.smtp_username, settings.smtp_password)
+        await _login(client, settings)
         _errors, reply = await client.send_message(message)
     return reply
 
@@ -38,8 +52,7 @@ async def send_raw(
     settings = settings or get_settings()
     client = _client(settings)
     async with client:
-        if settings.smtp_username:
-            await client.login(settings.smtp_username, settings.smtp_password)
+        await _login(client, settings)
         _errors, reply = await client.sendmail(sender, recipients, data)
     return reply
 

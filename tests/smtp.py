@@ -7,6 +7,9 @@ import asyncio
 import os
 import socket
 import tempfile
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email import policy
@@ -14,6 +17,8 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
+
+from aiosmtpd.controller import Controller
 
 from loyalmail.catcher import start_catcher
 from loyalmail.settings import get_settings, reset_settings_cache
@@ -94,3 +99,69 @@ class RefusingHandler:
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
         return "550 5.1.1 No such user here"
+
+
+class Recorder:
+    """An SMTP server's handler that counts what it accepted per address, with faults the
+    test switches on: answers per address, "come back later" for a while or for the next
+    n recipients, a connection dropped after DATA."""
+
+    def __init__(self) -> None:
+        self.accepted: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        #: Until this time.monotonic(), every RCPT is answered 421.
+        self.busy_until = 0.0
+        #: The next n RCPTs are answered 451.
+        self.busy_left = 0
+        #: A fixed answer for some addresses ("550 5.1.1 No such user").
+        self.rcpt_answers: dict[str, str] = {}
+        #: Where it listens (set by :func:`recording_server`).
+        self.port = 0
+        #: Drop the connection after DATA (no reply) for the next n messages.
+        self.drop_after_data = 0
+
+    @property
+    def total(self) -> int:
+        with self.lock:
+            return sum(self.accepted.values())
+
+    async def handle_RCPT(  # noqa: N802
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if time.monotonic() < self.busy_until:
+            return "421 4.3.2 Service not available, closing channel"
+        if self.busy_left > 0:
+            self.busy_left -= 1
+            return "451 4.3.0 Try again later"
+        if address in self.rcpt_answers:
+            return self.rcpt_answers[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        with self.lock:
+            if self.drop_after_data > 0:
+                self.drop_after_data -= 1
+                drop = True
+            else:
+                drop = False
+                for address in envelope.rcpt_tos:
+                    self.accepted[address] += 1
+        if drop:
+            server.transport.close()  # the message was never acknowledged: not accepted
+            return "421 4.4.2 Connection dropped"
+        return "250 OK"
+
+
+@contextmanager
+def recording_server() -> Iterator[Recorder]:
+    """A :class:`Recorder` on a free port, with the settings pointing at it meanwhile."""
+    recorder = Recorder()
+    recorder.port = port = free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with smtp_settings_port(port):
+            yield recorder
+    finally:
+        controller.stop()

@@ -58,10 +58,17 @@ async def enqueue_batches(campaign_id: int, batch_ids: list[int], delay_ms: int 
     return enqueued
 
 
-async def _move(
-    merchant_id: int, campaign_id: int, to: str, reason: str, from_states: tuple[str, ...]
+async def move(
+    merchant_id: int,
+    campaign_id: int,
+    to: str,
+    reason: str,
+    from_states: tuple[str, ...],
+    now: datetime | None = None,
 ) -> bool:
-    moment = utc_now()
+    """Move the campaign to ``to`` (with the reason shown to the marketer) only from
+    ``from_states``; False when it was in none of them."""
+    moment = now or utc_now()
 
     async def attempt() -> bool:
         async with sql.write_transaction():
@@ -81,14 +88,14 @@ async def _move(
 async def pause(merchant_id: int, campaign_id: int, reason: str = "") -> SendProgress:
     """Stop handing out messages; each worker stops after the few it has in hand."""
     await campaign_row(merchant_id, campaign_id)  # another merchant's: 404
-    if not await _move(merchant_id, campaign_id, "paused", reason, ("sending",)):
+    if not await move(merchant_id, campaign_id, "paused", reason, ("sending",)):
         raise Conflict(_("Only a campaign that is being sent can be paused."))
     return await progress(merchant_id, campaign_id)
 
 
 async def pause_by_itself(merchant_id: int, campaign_id: int, reason: str) -> bool:
     """The pipeline pauses a send whose errors pile up; the reason is shown to the marketer."""
-    paused = await _move(merchant_id, campaign_id, "paused", reason, ("sending",))
+    paused = await move(merchant_id, campaign_id, "paused", reason, ("sending",))
     if paused:
         log.warning("campaign %s paused itself: %s", campaign_id, reason)
     return paused
@@ -97,7 +104,7 @@ async def pause_by_itself(merchant_id: int, campaign_id: int, reason: str) -> bo
 async def resume(merchant_id: int, campaign_id: int) -> SendProgress:
     """Go on where it stopped: every batch with recipients left is handed out again now."""
     await campaign_row(merchant_id, campaign_id)
-    if not await _move(merchant_id, campaign_id, "sending", "", ("paused",)):
+    if not await move(merchant_id, campaign_id, "sending", "", ("paused",)):
         raise Conflict(_("Only a paused campaign can be resumed."))
     await hand_out_unfinished(campaign_id, older_than=utc_now() + timedelta(seconds=1))
     return await progress(merchant_id, campaign_id)

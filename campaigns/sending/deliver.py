@@ -36,8 +36,9 @@ from campaigns.sending import mime, rates
 from campaigns.sending import queries as q
 from campaigns.sending.control import enqueue_batches, pause_by_itself, settle
 from campaigns.sending.envelope import (
+    ListHeaderMaker,
     configured_dkim_key,
-    list_headers,
+    list_header_maker,
     sender_domain,
     sender_of,
 )
@@ -84,16 +85,6 @@ class Outcomes:
     #: A 5.7.x refusal or a refused sender: the campaign pauses with this reason.
     policy: str = ""
 
-    def __len__(self) -> int:
-        return (
-            len(self.sent)
-            + len(self.bounced)
-            + len(self.failed)
-            + len(self.skipped)
-            + len(self.retry)
-            + len(self.untried)
-        )
-
 
 @dataclass
 class BatchReport:
@@ -118,6 +109,7 @@ class _Send:
     sender: mime.Sender
     domain: str
     dkim_key: mime.DkimKey | None
+    lists: ListHeaderMaker
     content_row: dict[str, Any]
 
 
@@ -160,7 +152,7 @@ def build_message(send: _Send, row: dict[str, Any], now: datetime) -> bytes:
         rendered,
         to=row["email"],
         sender=send.sender,
-        lists=list_headers(send.merchant, send.campaign_id, recipient_id),
+        lists=send.lists.for_recipient(recipient_id),
         message_id=mime.message_id(send.merchant.id, send.campaign_id, recipient_id, send.domain),
         date=now,
         dkim_key=send.dkim_key,
@@ -253,13 +245,15 @@ async def send_batch(campaign_id: int, batch_id: int) -> BatchReport:
         sender=sender_of(merchant, content_row["sender_name"]),
         domain=sender_domain(merchant),
         dkim_key=configured_dkim_key(),
+        lists=list_header_maker(merchant, campaign_id),
         content_row=content_row,
     )
     await _send_claimed(send, claimed, report)
     if report.retried and not report.stopped:
         delay = settings.send_retry_base_seconds
         await enqueue_batches(campaign_id, [batch_id], delay_ms=int(delay * 1000) + 50)
-    await _pause_if_bouncing(merchant.id, campaign_id)
+    if report.bounced:  # without a new bounce the campaign's share can only have fallen
+        await _pause_if_bouncing(merchant.id, campaign_id)
     await settle(campaign_id)
     return report
 
@@ -304,7 +298,7 @@ async def _send_group(send: _Send, ids: list[int]) -> Outcomes:
     except (aiosmtplib.SMTPException, OSError) as exc:
         # No connection at all (refused, 421 at the greeting, TLS or login failed): every
         # message of the group not yet decided is tried again later.
-        decided = {i for i in _decided_ids(outcomes)}
+        decided = set(_decided_ids(outcomes))
         kind, detail = classify(exc)
         for row in mailable:
             if int(row["id"]) not in decided:

@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 from accounts import services as accounts
 from campaigns.schemas import ScheduleRequest, SendProgress
 from campaigns.sending import queries as q
-from campaigns.sending.control import enqueue_batches
-from campaigns.sending.progress import progress
+from campaigns.sending.control import enqueue_batches, move
+from campaigns.sending.progress import as_moment, progress
 from campaigns.services.drafts import campaign_row, check_campaign
 from campaigns.services.previews import saved_content
 from loyalmail import database, sql
@@ -214,40 +214,17 @@ async def start_due_campaigns(now: datetime | None = None) -> list[int]:
     started: list[int] = []
     for row in due:
         campaign_id, merchant_id = int(row["id"]), int(row["merchant"])
-        scheduled = row["scheduled_at"]
-        if isinstance(scheduled, str):
-            scheduled = datetime.fromisoformat(scheduled)
-        if scheduled.astimezone(UTC) < moment - grace:
+        scheduled = as_moment(row["scheduled_at"])
+        if scheduled is not None and scheduled < moment - grace:
             reason = _(
                 "Its time passed while the service was not running: send it now or reschedule."
             )
-
-            async def overdue(campaign_id: int = campaign_id, reason: str = reason) -> bool:
-                async with sql.write_transaction():
-                    return await sql.changed(q.MARK_OVERDUE, reason, moment, campaign_id)
-
-            await sql.with_retries(overdue)
+            await move(merchant_id, campaign_id, "overdue", reason, ("scheduled",), moment)
             continue
         try:
             if await dispatch(merchant_id, campaign_id, now=moment, from_tick=True):
                 started.append(campaign_id)
         except (ValidationFailed, Conflict) as exc:
             # Not enough quota, nobody left, a broken sender: it waits with the reason.
-            await _hold(merchant_id, campaign_id, exc.message, moment)
+            await move(merchant_id, campaign_id, "overdue", exc.message, ("scheduled",), moment)
     return started
-
-
-async def _hold(merchant_id: int, campaign_id: int, reason: str, moment: datetime) -> None:
-    async def attempt() -> bool:
-        async with sql.write_transaction():
-            return await sql.changed(
-                q.move_campaign(("scheduled",)),
-                "overdue",
-                reason[:300],
-                moment,
-                campaign_id,
-                merchant_id,
-                "scheduled",
-            )
-
-    await sql.with_retries(attempt)

@@ -4,6 +4,7 @@ Test sends and real sends build their messages with these, so both look the same
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -25,18 +26,44 @@ def sender_domain(merchant: MerchantOut) -> str:
     return mime.ascii_domain(merchant.sender_email.rpartition("@")[2])
 
 
-def list_headers(merchant: MerchantOut, campaign_id: int, recipient_id: int) -> mime.ListHeaders:
+@dataclass(frozen=True)
+class ListHeaderMaker:
+    """The list headers of one campaign's messages: everything but the recipient's
+    unsubscribe token is worked out once, not once per message."""
+
+    list_id: str
+    list_name: str
+    unsubscribe_base: str
+    unsubscribe_mailto: str
+    tokens: tokens.CampaignTokens
+
+    def for_recipient(self, recipient_id: int) -> mime.ListHeaders:
+        token = self.tokens.make("unsubscribe", recipient_id)
+        return mime.ListHeaders(
+            list_id=self.list_id,
+            list_name=self.list_name,
+            unsubscribe_url=f"{self.unsubscribe_base}{token}",
+            unsubscribe_mailto=self.unsubscribe_mailto,
+            unsubscribe_subject=f"unsubscribe {token}",
+        )
+
+
+def list_header_maker(merchant: MerchantOut, campaign_id: int) -> ListHeaderMaker:
     settings = get_settings()
     base = settings.base_url.rstrip("/")
-    token = tokens.make("unsubscribe", tokens.TokenData(merchant.id, campaign_id, recipient_id))
     host = urlparse(base).hostname or "loyalmail.localhost"
-    return mime.ListHeaders(
+    return ListHeaderMaker(
         list_id=f"{merchant.slug}.{host}",
         list_name=merchant.name,
-        unsubscribe_url=f"{base}/r/unsubscribe/{token}",
+        unsubscribe_base=f"{base}/r/unsubscribe/",
         unsubscribe_mailto=f"unsubscribe@{settings.mail_from.rpartition('@')[2]}",
-        unsubscribe_subject=f"unsubscribe {token}",
+        tokens=tokens.CampaignTokens(merchant.id, campaign_id),
     )
+
+
+def list_headers(merchant: MerchantOut, campaign_id: int, recipient_id: int) -> mime.ListHeaders:
+    """One message's list headers (a test send's; a batch keeps a :class:`ListHeaderMaker`)."""
+    return list_header_maker(merchant, campaign_id).for_recipient(recipient_id)
 
 
 def configured_dkim_key() -> mime.DkimKey | None:

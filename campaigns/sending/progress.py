@@ -15,7 +15,8 @@ from loyalmail.errors import NotFound, _
 RATE_WINDOW = timedelta(seconds=60)
 
 
-def _moment(value: object) -> datetime | None:
+def as_moment(value: object) -> datetime | None:
+    """A stored time as an aware datetime (SQLite may hand back ISO text)."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -33,7 +34,7 @@ async def progress(merchant_id: int, campaign_id: int, now: datetime | None = No
         counts = {
             str(r["status"]): int(r["n"]) for r in await sql.fetch(q.STATUS_COUNTS, campaign_id)
         }
-        started = _moment(rows[0]["started_at"])
+        started = as_moment(rows[0]["started_at"])
         window_start = max(moment - RATE_WINDOW, started) if started else moment - RATE_WINDOW
         recent = await sql.fetch(q.SENT_SINCE, campaign_id, window_start)
     row = rows[0]
@@ -56,7 +57,7 @@ async def progress(merchant_id: int, campaign_id: int, now: datetime | None = No
         remaining=remaining,
         rate_per_second=round(rate, 1),
         seconds_left=round(remaining / rate) if rate > 0 else None,
-        scheduled_at=_moment(row["scheduled_at"]),
+        scheduled_at=as_moment(row["scheduled_at"]),
         started_at=started,
-        finished_at=_moment(row["finished_at"]),
+        finished_at=as_moment(row["finished_at"]),
     )

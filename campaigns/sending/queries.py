@@ -83,12 +83,6 @@ WHERE status = 'scheduled' AND scheduled_at <= ?
 ORDER BY scheduled_at, id LIMIT ?
 """
 
-MARK_OVERDUE = """
-UPDATE campaign SET status = 'overdue', status_reason = ?, updated_at = ?
-WHERE id = ? AND status = 'scheduled'
-RETURNING id
-"""
-
 #: Campaigns the reconciler looks after: sending, or cancelled with the reservation still open.
 ACTIVE_CAMPAIGNS = """
 SELECT id, merchant, status FROM campaign

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import aiosmtplib
 
+from loyalmail import mail
 from loyalmail.settings import Settings, get_settings
 
 #: An idle connection older than this is checked with NOOP before use (relays close idle
@@ -43,20 +44,6 @@ class SmtpPool:
     def __post_init__(self) -> None:
         self._slots = asyncio.Semaphore(self.size)
 
-    async def _open(self) -> aiosmtplib.SMTP:
-        s = self.settings
-        client = aiosmtplib.SMTP(
-            hostname=s.smtp_host,
-            port=s.smtp_port,
-            use_tls=s.smtp_security == "tls",
-            start_tls=True if s.smtp_security == "starttls" else False,
-            timeout=s.smtp_timeout_seconds,
-        )
-        await client.connect()
-        if s.smtp_username:
-            await client.login(s.smtp_username, s.smtp_password)
-        return client
-
     async def _usable_idle(self) -> aiosmtplib.SMTP | None:
         while self._idle:
             idle = self._idle.pop()
@@ -76,7 +63,7 @@ class SmtpPool:
         """A connected (and logged-in) client for this block. Raises aiosmtplib's errors
         when the relay cannot be reached."""
         async with self._slots:
-            client = await self._usable_idle() or await self._open()
+            client = await self._usable_idle() or await mail.open_connection(self.settings)
             try:
                 yield client
             except BaseException:

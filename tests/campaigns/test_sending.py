@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from accounts.schemas import MerchantOut
 from campaigns.schemas import Audience, CampaignCreate, ScheduleRequest
@@ -29,7 +28,7 @@ from quota import services as quota
 from tests.campaigns.test_api import auth, branded
 from tests.conftest import Jobs
 from tests.settings_env import settings_env
-from tests.smtp import free_port, mails_to, recipients_in, smtp_settings_port
+from tests.smtp import Recorder, mails_to, recipients_in, recording_server
 
 
 @pytest.fixture
@@ -265,42 +264,10 @@ async def test_lost_jobs_are_handed_out_again_by_the_reconciler(
 # --- SMTP answers ----------------------------------------------------------------------------
 
 
-class Recorder:
-    """Accepts everything except what ``answer`` says otherwise; records what it accepted."""
-
-    def __init__(self) -> None:
-        self.accepted: list[str] = []
-        self.rcpt_answers: dict[str, str] = {}
-        self.busy_left = 0
-
-    async def handle_RCPT(  # noqa: N802
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if self.busy_left > 0:
-            self.busy_left -= 1
-            return "451 4.3.0 Try again later"
-        answer = self.rcpt_answers.get(address)
-        if answer:
-            return answer
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.accepted.extend(envelope.rcpt_tos)
-        return "250 OK"
-
-
 @pytest.fixture
 def recorder() -> Iterator[Recorder]:
-    handler = Recorder()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        with smtp_settings_port(port):
-            yield handler
-    finally:
-        controller.stop()
+    with recording_server() as handler:
+        yield handler
 
 
 async def test_bounces_suppress_and_temporary_refusals_are_retried(
@@ -316,7 +283,7 @@ async def test_bounces_suppress_and_temporary_refusals_are_retried(
             await asyncio.sleep(0.1)  # the retries' delayed jobs
             await asyncio.to_thread(jobs.drain)
     bounced = {addresses[3], addresses[7]}
-    assert sorted(recorder.accepted) == sorted(a for a in addresses if a not in bounced)
+    assert sorted(recorder.accepted.elements()) == sorted(a for a in addresses if a not in bounced)
     done = await progress(merchant.id, campaign_id)
     assert (done.status, done.sent, done.bounced) == ("sent", 10, 2)
     assert all([await is_suppressed(merchant.id, a) for a in bounced])
@@ -339,7 +306,7 @@ async def test_a_policy_refusal_pauses_the_campaign_with_the_reason(
     recorder.rcpt_answers = {}
     await control.resume(merchant.id, campaign_id)
     await asyncio.to_thread(jobs.drain)
-    assert sorted(recorder.accepted) == sorted(addresses)
+    assert sorted(recorder.accepted.elements()) == sorted(addresses)
     assert (await progress(merchant.id, campaign_id)).status == "sent"
 
 

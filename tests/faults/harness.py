@@ -18,14 +18,11 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from aiosmtpd.controller import Controller
 
 from accounts.schemas import MerchantOut
 from campaigns.schemas import Audience, CampaignCreate
@@ -35,6 +32,7 @@ from campaigns.services import create_campaign
 from campaigns.tables import CampaignRecipient
 from customers.tables import Customer
 from quota import services as quota
+from tests.smtp import Recorder
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = (
@@ -46,48 +44,6 @@ SCENARIOS = (
     "pause-resume",
     "unsubscribe",
 )
-
-
-class Recorder:
-    """aiosmtpd handler: counts what it accepted per address; faults switched from outside."""
-
-    def __init__(self) -> None:
-        self.accepted: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        #: Until this time.monotonic(), every RCPT is answered 421.
-        self.busy_until = 0.0
-        self.refuse: set[str] = set()
-        #: Drop the connection after DATA (no reply) for the next n messages.
-        self.drop_after_data = 0
-
-    @property
-    def total(self) -> int:
-        with self.lock:
-            return sum(self.accepted.values())
-
-    async def handle_RCPT(  # noqa: N802
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if time.monotonic() < self.busy_until:
-            return "421 4.3.2 Service not available, closing channel"
-        if address in self.refuse:
-            return "550 5.1.1 No such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        with self.lock:
-            if self.drop_after_data > 0:
-                self.drop_after_data -= 1
-                drop = True
-            else:
-                drop = False
-                for address in envelope.rcpt_tos:
-                    self.accepted[address] += 1
-        if drop:
-            server.transport.close()  # the message was never acknowledged: not accepted
-            return "421 4.4.2 Connection dropped"
-        return "250 OK"
 
 
 @dataclass
@@ -224,7 +180,7 @@ async def run_scenario(
     )
     unsubscribed: list[str] = []
     if scenario == "smtp-550":
-        recorder.refuse = set(addresses[::50])
+        recorder.rcpt_answers = dict.fromkeys(addresses[::50], "550 5.1.1 No such user")
     if scenario == "smtp-421":
         recorder.busy_until = time.monotonic() + 3.0
     if scenario == "drop-after-data":
@@ -340,10 +296,3 @@ async def _classify(
         threads=workers.threads,
         seconds=round(seconds, 1),
     )
-
-
-def start_recorder(port: int) -> tuple[Recorder, Controller]:
-    recorder = Recorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    return recorder, controller

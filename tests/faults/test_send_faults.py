@@ -15,9 +15,9 @@ from piccolo.engine.base import Engine
 from loyalmail import broker as broker_setup
 from loyalmail import database
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL, service_missing
-from tests.faults.harness import SCENARIOS, Outcome, Recorder, Workers, run_scenario, start_recorder
+from tests.faults.harness import SCENARIOS, Outcome, Workers, run_scenario
 from tests.settings_env import settings_env
-from tests.smtp import free_port
+from tests.smtp import Recorder, recording_server
 
 #: Recipients per scenario in CI: a few thousand, as the issue asks, would take minutes per
 #: scenario on two cores; the full size is `--recipients` of benchmarks/faults.py.
@@ -49,12 +49,18 @@ async def fault_rig(db: Engine) -> AsyncIterator[tuple[Recorder, Workers]]:
         redis.Redis.from_url(redis_url).flushdb()
     except redis.exceptions.ConnectionError as exc:
         service_missing("Redis", str(exc))
-    port = free_port()
-    recorder, controller = start_recorder(port)
+    with recording_server() as recorder:
+        async for rig in _rig(db, redis_url, recorder):
+            yield rig
+
+
+async def _rig(
+    db: Engine, redis_url: str, recorder: Recorder
+) -> AsyncIterator[tuple[Recorder, Workers]]:
     settings = {
         "LOYALMAIL_DATABASE_URL": _database_url(db),
         "LOYALMAIL_REDIS_URL": redis_url,
-        "LOYALMAIL_SMTP_PORT": str(port),
+        "LOYALMAIL_SMTP_PORT": str(recorder.port),
         "LOYALMAIL_SEND_BATCH_SIZE": "50",
         "LOYALMAIL_SEND_LEASE_SECONDS": "10",
         "LOYALMAIL_SEND_RETRY_BASE_SECONDS": "0.5",
@@ -75,7 +81,6 @@ async def fault_rig(db: Engine) -> AsyncIterator[tuple[Recorder, Workers]]:
             yield recorder, workers
         finally:
             workers.stop()
-            controller.stop()
             broker_setup.use_broker(old_broker)
 
 
