@@ -15,7 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from templates import personal
-from templates.message import CompiledMessage, RenderedMessage, html_safe, render
+from templates.message import (
+    CompiledMessage,
+    RenderedMessage,
+    SlotValues,
+    html_safe,
+    recipient_values,
+    rendered_with,
+)
 from tracking import tokens
 
 
@@ -61,12 +68,17 @@ class Personaliser:
         return [f"{click}{number}" for number in range(self._link_count)], own
 
     def message_for(self, recipient_id: int, recipient: personal.Recipient) -> RenderedMessage:
+        return rendered_with(self.message, self.values_for(recipient_id, recipient))
+
+    def values_for(self, recipient_id: int, recipient: personal.Recipient) -> SlotValues:
+        """The recipient's slot values; a send worker fills them into parts it encoded once
+        (:mod:`campaigns.sending.qp`) instead of rendering the message as text."""
         # The message was compiled for the recipient's language: no need to work it out again.
         values = personal.values(
             recipient, self.merchant_locale, self._names, self.message.language
         )
         link_urls, own = self.urls(recipient_id)
-        return render(
+        return recipient_values(
             self.message,
             values,
             defaults=self._defaults,

@@ -6,7 +6,10 @@ table at another engine with :func:`use_engine`, which is how one test suite run
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from piccolo.engine.base import Engine
@@ -25,6 +28,41 @@ _current: Engine | None = None
 POSTGRES_SESSION_SETTINGS = {"plan_cache_mode": "force_custom_plan", "jit": "off"}
 
 
+class LoopPooledPostgresEngine(PostgresEngine):
+    """Piccolo's PostgreSQL engine with one connection pool per event loop.
+
+    An asyncpg pool belongs to the loop that made it. One process can run two loops that
+    query the same engine: ``loyalmail serve`` without Redis runs the web app on uvicorn's
+    loop and the worker threads' async actors on dramatiq's. With Piccolo's single ``pool``
+    the actors would borrow connections of the web app's loop and fail; here each loop sees
+    only its own pool (or none: then every transaction opens a connection of its own).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
+        super().__init__(*args, **kwargs)
+
+    @property
+    def pool(self) -> Any:
+        try:
+            return self._pools.get(asyncio.get_running_loop())
+        except RuntimeError:  # no running loop: no pool to use
+            return None
+
+    @pool.setter
+    def pool(self, value: Any) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # Piccolo's __init__ sets None outside any loop
+            return
+        if value is None:
+            self._pools.pop(loop, None)
+        else:
+            self._pools[loop] = value
+
+
 def make_engine(url: str) -> Engine:
     parsed = urlparse(url)
     if parsed.scheme in {"postgres", "postgresql"}:
@@ -37,7 +75,7 @@ def make_engine(url: str) -> Engine:
         if parsed.password:
             config["password"] = unquote(parsed.password)
         config["server_settings"] = POSTGRES_SESSION_SETTINGS
-        return PostgresEngine(config=config, log_queries=False)
+        return LoopPooledPostgresEngine(config=config, log_queries=False)
     if parsed.scheme == "sqlite":
         # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute/path.db
         path = Path(unquote(url.removeprefix("sqlite:///")))

@@ -123,7 +123,16 @@ def slot_values(
     return values
 
 
-def render(
+@dataclass(frozen=True, slots=True)
+class SlotValues:
+    """One recipient's slot values: ``raw`` for the subject and the text part, ``escaped``
+    (HTML-escaped) for the HTML part."""
+
+    raw: list[str]
+    escaped: list[str]
+
+
+def recipient_values(
     message: CompiledMessage,
     placeholder_values: Mapping[str, str],
     *,
@@ -131,8 +140,8 @@ def render(
     link_urls: Sequence[str] | None = None,
     urls: Mapping[str, str] | None = None,
     trusted_urls: bool = False,
-) -> RenderedMessage:
-    """The message for one recipient. ``link_urls`` replace the campaign's links (tracked
+) -> SlotValues:
+    """The slot values for one recipient. ``link_urls`` replace the campaign's links (tracked
     redirects when sending); by default the links go where the marketer pointed them.
     ``trusted_urls``: the link and URL values need no HTML escaping (we built them)."""
     raw = slot_values(
@@ -148,15 +157,25 @@ def render(
             escaped[index] = html_safe(raw[index])
     else:
         escaped = [html_safe(value) for value in raw]
+    return SlotValues(raw, escaped)
+
+
+def subject_of(message: CompiledMessage, values: SlotValues) -> str:
+    return fill(message.subject, values.raw, header_safe)
+
+
+def rendered_with(message: CompiledMessage, values: SlotValues) -> RenderedMessage:
+    """The message for one recipient, from :func:`recipient_values`."""
     return RenderedMessage(
-        subject=_fill(message.subject, raw, header_safe),
-        preheader=_fill(message.preheader, raw, header_safe),
-        html=_fill(message.html, escaped),
-        text=_fill(message.text, raw),
+        subject=subject_of(message, values),
+        preheader=fill(message.preheader, values.raw, header_safe),
+        html=fill(message.html, values.escaped),
+        text=fill(message.text, values.raw),
     )
 
 
-def _fill(part: Part, values: list[str], escape: Callable[[str], str] | None = None) -> str:
+def fill(part: Part, values: list[str], escape: Callable[[str], str] | None = None) -> str:
+    """``part`` with ``values`` (indexed by slot) in its slots."""
     pieces: list[str] = [""] * (2 * len(part.slot_ids) + 1)
     pieces[0::2] = part.literals
     if escape is None:

@@ -168,7 +168,7 @@ def values(
     costly one).
 
     ``salutation`` is empty when only the neutral greeting applies, so that a fallback the
-    marketer wrote wins; :func:`templates.message.render` puts the neutral greeting there
+    marketer wrote wins; :func:`templates.message.recipient_values` puts the neutral greeting there
     when there is no fallback either.
     """
     wanted = PLACEHOLDER_NAMES if names is None else names

@@ -32,7 +32,7 @@ import aiosmtplib
 from accounts import services as accounts
 from accounts.schemas import MerchantOut
 from campaigns.personalise import Personaliser
-from campaigns.sending import mime, rates
+from campaigns.sending import mime, qp, rates
 from campaigns.sending import queries as q
 from campaigns.sending.control import enqueue_batches, pause_by_itself, settle
 from campaigns.sending.envelope import (
@@ -43,6 +43,7 @@ from campaigns.sending.envelope import (
     sender_of,
 )
 from campaigns.sending.smtp_pool import pool_for
+from campaigns.sending.smtp_transaction import send_prepared
 from campaigns.services.previews import compile_for, recipient_from_row, saved_content
 from customers.services.suppression import suppress
 from loyalmail import database, sql
@@ -50,6 +51,8 @@ from loyalmail.errors import _
 from loyalmail.i18n import recipient_locale
 from loyalmail.settings import get_settings
 from quota import services as quota
+from templates.message import subject_of
+from templates.personal import Recipient
 
 log = logging.getLogger("loyalmail.sending")
 
@@ -107,6 +110,8 @@ class _Send:
     reservation_id: int
     owner: str
     sender: mime.Sender
+    #: The sender's address as it goes into MAIL FROM (checked and ASCII once per batch).
+    envelope_from: str
     domain: str
     dkim_key: mime.DkimKey | None
     lists: ListHeaderMaker
@@ -115,17 +120,36 @@ class _Send:
 
 # --- compiled messages, per process --------------------------------------------------------
 
-_personalisers: OrderedDict[tuple[int, str, str], Personaliser] = OrderedDict()
-_PERSONALISERS_KEPT = 32
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """The campaign in one language: its slots' values per recipient, and its two parts with
+    the literal text already quoted-printable."""
+
+    personaliser: Personaliser
+    text: qp.EncodedPart
+    html: qp.EncodedPart
+
+    def body_for(self, recipient_id: int, recipient: Recipient) -> mime.Body:
+        values = self.personaliser.values_for(recipient_id, recipient)
+        return mime.Body(
+            subject=subject_of(self.personaliser.message, values),
+            text=self.text.fill(values.raw),
+            html=self.html.fill(values.escaped),
+        )
 
 
-def _personaliser(send: _Send, language: str) -> Personaliser:
+_compiled: OrderedDict[tuple[int, str, str], _Compiled] = OrderedDict()
+_COMPILED_KEPT = 32
+
+
+def _compiled_for(send: _Send, language: str) -> _Compiled:
     """The campaign compiled once per language and process (it cannot change while it is
     being sent: only drafts are edited)."""
     key = (send.campaign_id, language, str(send.content_row["updated_at"]))
-    found = _personalisers.get(key)
+    found = _compiled.get(key)
     if found is not None:
-        _personalisers.move_to_end(key)
+        _compiled.move_to_end(key)
         return found
     merchant = send.merchant
     personaliser = Personaliser(
@@ -136,10 +160,13 @@ def _personaliser(send: _Send, language: str) -> Personaliser:
         base_url=get_settings().base_url,
         track=True,
     )
-    _personalisers[key] = personaliser
-    while len(_personalisers) > _PERSONALISERS_KEPT:
-        _personalisers.popitem(last=False)
-    return personaliser
+    message = personaliser.message
+    compiled = _compiled[key] = _Compiled(
+        personaliser, qp.EncodedPart.of(message.text), qp.EncodedPart.of(message.html)
+    )
+    while len(_compiled) > _COMPILED_KEPT:
+        _compiled.popitem(last=False)
+    return compiled
 
 
 def build_message(send: _Send, row: dict[str, Any], now: datetime) -> bytes:
@@ -147,9 +174,8 @@ def build_message(send: _Send, row: dict[str, Any], now: datetime) -> bytes:
     row = {**row, "locale": row["locale"] or row["frozen_locale"] or ""}
     recipient = recipient_from_row(row, send.merchant)
     language = recipient_locale(recipient.locale, send.merchant.default_locale)
-    rendered = _personaliser(send, language).message_for(recipient_id, recipient)
     return mime.build(
-        rendered,
+        _compiled_for(send, language).body_for(recipient_id, recipient),
         to=row["email"],
         sender=send.sender,
         lists=send.lists.for_recipient(recipient_id),
@@ -164,10 +190,7 @@ def build_message(send: _Send, row: dict[str, Any], now: datetime) -> bytes:
 
 def classify(exc: BaseException) -> tuple[str, str]:
     """("retry" | "bounce" | "policy", the server's answer) for a failed message."""
-    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
-        refused = exc.recipients[0]
-        code, message, stage = refused.code, refused.message, "rcpt"
-    elif isinstance(exc, aiosmtplib.SMTPResponseException):
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
         code, message = exc.code, exc.message
         stage = "sender" if isinstance(exc, aiosmtplib.SMTPSenderRefused) else "other"
     else:
@@ -237,12 +260,14 @@ async def send_batch(campaign_id: int, batch_id: int) -> BatchReport:
     merchant = await accounts.get_merchant(int(head["merchant"]))
     async with sql.read_transaction():
         content_row = (await sql.fetch(q.CAMPAIGN, campaign_id, merchant.id))[0]
+    sender = sender_of(merchant, content_row["sender_name"])
     send = _Send(
         campaign_id=campaign_id,
         merchant=merchant,
         reservation_id=int(head["reservation_id"]),
         owner=owner,
-        sender=sender_of(merchant, content_row["sender_name"]),
+        sender=sender,
+        envelope_from=mime.ascii_address(sender.address),
         domain=sender_domain(merchant),
         dkim_key=configured_dkim_key(),
         lists=list_header_maker(merchant, campaign_id),
@@ -333,7 +358,7 @@ async def _send_one(
         return
     await rates.wait_for_slot(send.merchant.id)
     try:
-        await client.sendmail(send.sender.address, [to], data)
+        await send_prepared(client, send.envelope_from, to, data)
     except (aiosmtplib.SMTPException, OSError) as exc:
         kind, detail = classify(exc)
         if kind == "bounce":

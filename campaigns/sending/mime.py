@@ -11,8 +11,9 @@ plain RFC 5322 + MIME that Python's parser (and every mail client) reads back:
   words, so a client shows it literally.
 * Addresses are ASCII: the domain of an internationalised address is IDNA-encoded; a
   non-ASCII local part would need SMTPUTF8 and is refused (:class:`AddressNotSendable`).
-* Both parts are quoted-printable UTF-8 with CRLF line ends, lines ≤ 76 characters. The
-  boundary starts with ``=_``, which quoted-printable text can never contain.
+* Both parts are quoted-printable UTF-8 with CRLF line ends, lines ≤ 76 characters
+  (:mod:`campaigns.sending.qp`, encoded by the caller). The boundary starts with ``=_``,
+  which quoted-printable text can never contain.
 * The Message-ID is derived from merchant, campaign and recipient: a retried message keeps
   its Message-ID, so a receiver can tell it is the same one.
 * RFC 8058: ``List-Unsubscribe`` with the HTTPS one-click URL and a mailto, and
@@ -23,7 +24,6 @@ plain RFC 5322 + MIME that Python's parser (and every mail client) reads back:
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 import secrets
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ from datetime import datetime
 from email.utils import format_datetime
 from urllib.parse import quote
 
+from campaigns.sending import qp
 from campaigns.sending.dkim_signing import signer_for
 from templates.message import RenderedMessage, header_safe
 
@@ -143,14 +144,23 @@ def mailbox(name: str, address: str) -> str:
     return f"{_encoded_words(name)} <{address}>"
 
 
-def _qp(text: str) -> bytes:
-    # binascii keeps CRLF line ends when the text has them; lines stay ≤ 76 characters.
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
-    return binascii.b2a_qp(lines.encode("utf-8"), istext=True)
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A message's subject and its two parts, already quoted-printable (CRLF line ends)."""
+
+    subject: str
+    text: bytes
+    html: bytes
+
+
+def body_of(rendered: RenderedMessage) -> Body:
+    """A rendered message's body encoded whole (test sends; a campaign's workers fill parts
+    encoded once per campaign instead: :mod:`campaigns.sending.qp`)."""
+    return Body(rendered.subject, qp.encode(rendered.text), qp.encode(rendered.html))
 
 
 def build(
-    rendered: RenderedMessage,
+    body: Body,
     *,
     to: str,
     sender: Sender,
@@ -168,7 +178,7 @@ def build(
         f"Date: {format_datetime(date)}",
         f"From: {mailbox(sender.name, sender.address)}",
         f"To: {ascii_address(to)}",
-        f"Subject: {header_text(rendered.subject)}",
+        f"Subject: {header_text(body.subject)}",
         f"Message-ID: {header_safe(message_id)}",
         "MIME-Version: 1.0",
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
@@ -183,8 +193,8 @@ def build(
     parts = b"".join(
         b"--%s\r\nContent-Type: %s; charset=utf-8\r\n"
         b"Content-Transfer-Encoding: quoted-printable\r\n\r\n%s\r\n"
-        % (boundary.encode(), content_type, _qp(text).rstrip(b"\r\n"))
-        for content_type, text in ((b"text/plain", rendered.text), (b"text/html", rendered.html))
+        % (boundary.encode(), content_type, encoded.rstrip(b"\r\n"))
+        for content_type, encoded in ((b"text/plain", body.text), (b"text/html", body.html))
     )
     message = head + parts + b"--%s--\r\n" % boundary.encode()
     if dkim_key is None:

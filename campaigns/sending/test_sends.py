@@ -110,10 +110,11 @@ async def deliver_test_send(
     # The same for every address of this test: worked out (and the key file read) once.
     lists = list_headers(merchant, campaign_id, recipient_id=0)
     dkim_key = configured_dkim_key()
+    body = mime.body_of(rendered)
     accepted = 0
     for number, address in enumerate(pending):
         data = mime.build(
-            rendered,
+            body,
             to=address,
             sender=sender,
             lists=lists,

@@ -16,6 +16,7 @@ from campaigns.sending.mime import (
     DkimKey,
     ListHeaders,
     Sender,
+    body_of,
     build,
     message_id,
 )
@@ -45,7 +46,7 @@ def message(
 ) -> bytes:
     rendered = RenderedMessage(subject=subject, preheader="", html=HTML, text=TEXT)
     return build(
-        rendered,
+        body_of(rendered),
         to=to,
         sender=sender,
         lists=LISTS,

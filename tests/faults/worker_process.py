@@ -10,10 +10,11 @@ import threading
 
 import dramatiq
 
-from loyalmail.broker import get_broker, load_actors
+from loyalmail.broker import get_broker, load_actors, use_uvloop
 
 
 def main() -> None:
+    use_uvloop()  # as loyalmail.worker does
     load_actors()
     threads = int(os.environ.get("FAULT_WORKER_THREADS", "4"))
     worker = dramatiq.Worker(get_broker(), worker_threads=threads, worker_timeout=100)

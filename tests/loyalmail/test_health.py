@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from piccolo.engine.postgres import PostgresEngine
 
 from loyalmail.catcher import start_catcher
 from loyalmail.demo import free_port
@@ -50,7 +51,7 @@ async def test_healthy_when_every_part_answers(
     assert body["status"] == "ok"
     assert body["database"] == {
         "ok": True,
-        "detail": "postgresql" if type(db).__name__ == "PostgresEngine" else "sqlite",
+        "detail": "postgresql" if isinstance(db, PostgresEngine) else "sqlite",
     }
     assert body["broker"]["ok"] is True
     assert body["mail"]["ok"] is True and str(catcher.port) in body["mail"]["detail"]

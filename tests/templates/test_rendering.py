@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from babel import Locale, numbers
@@ -16,7 +17,12 @@ from templates import compiler, personal, placeholders
 from templates.blocks import Button, Heading, Image, Text
 from templates.compiler import BrandFrame, Content, RenderFailed
 from templates.layouts import LAYOUTS
-from templates.message import render
+from templates.message import (
+    CompiledMessage,
+    RenderedMessage,
+    recipient_values,
+    rendered_with,
+)
 from tracking import tokens
 
 BRAND = BrandFrame(
@@ -33,6 +39,10 @@ BRAND = BrandFrame(
     color="#8a3b12",
 )
 URLS = {"unsubscribe_url": "https://m.example/u", "view_url": "https://m.example/v"}
+
+
+def render(message: CompiledMessage, values: dict[str, str], **options: Any) -> RenderedMessage:
+    return rendered_with(message, recipient_values(message, values, **options))
 
 
 def content(*blocks: object, subject: str = "{{ first_name }}", preheader: str = "") -> Content:
