@@ -221,13 +221,13 @@ async def costs(merchant_id: int, campaign_id: int, dkim: Any, sample: int) -> d
 
     from accounts import services as accounts
     from campaigns.personalise import Personaliser
-    from campaigns.sending import mime, qp
+    from campaigns.sending import mime
+    from campaigns.sending.deliver import CompiledCampaign
     from campaigns.sending.envelope import list_header_maker, sender_of
     from campaigns.services import compile_for
     from campaigns.services.drafts import campaign_row
     from campaigns.services.previews import recipient_from_row, saved_content
     from customers.tables import Customer
-    from templates.message import subject_of
 
     merchant = await accounts.get_merchant(merchant_id)
     row = await campaign_row(merchant_id, campaign_id)
@@ -238,22 +238,15 @@ async def costs(merchant_id: int, campaign_id: int, dkim: Any, sample: int) -> d
         merchant_locale="de",
         base_url="https://news.example",
     )
-    text = qp.EncodedPart.of(personaliser.message.text)
-    html = qp.EncodedPart.of(personaliser.message.html)
+    compiled = CompiledCampaign.of(personaliser)
     people = await Customer.select().where(Customer.merchant == merchant_id).limit(sample)
     now = datetime.now(UTC)
     sender = sender_of(merchant, "")
     clock = time.perf_counter()
-    bodies = []
-    for n, person in enumerate(people):
-        values = personaliser.values_for(n + 1, recipient_from_row(person, merchant))
-        bodies.append(
-            mime.Body(
-                subject_of(personaliser.message, values),
-                text.fill(values.raw),
-                html.fill(values.escaped),
-            )
-        )
+    bodies = [
+        compiled.body_for(n + 1, recipient_from_row(person, merchant))
+        for n, person in enumerate(people)
+    ]
     render_ms = (time.perf_counter() - clock) * 1000 / len(people)
     maker = list_header_maker(merchant, campaign_id)
     lists = [maker.for_recipient(n + 1) for n in range(len(people))]

@@ -122,7 +122,7 @@ class _Send:
 
 
 @dataclass(frozen=True, slots=True)
-class _Compiled:
+class CompiledCampaign:
     """The campaign in one language: its slots' values per recipient, and its two parts with
     the literal text already quoted-printable."""
 
@@ -130,20 +130,28 @@ class _Compiled:
     text: qp.EncodedPart
     html: qp.EncodedPart
 
+    @classmethod
+    def of(cls, personaliser: Personaliser) -> CompiledCampaign:
+        message = personaliser.message
+        return cls(personaliser, qp.EncodedPart.of(message.text), qp.EncodedPart.of(message.html))
+
     def body_for(self, recipient_id: int, recipient: Recipient) -> mime.Body:
         values = self.personaliser.values_for(recipient_id, recipient)
+        text, text_relaxed = self.text.fill(values.raw)
+        html, html_relaxed = self.html.fill(values.escaped)
         return mime.Body(
             subject=subject_of(self.personaliser.message, values),
-            text=self.text.fill(values.raw),
-            html=self.html.fill(values.escaped),
+            text=text,
+            html=html,
+            relaxed=text_relaxed and html_relaxed,
         )
 
 
-_compiled: OrderedDict[tuple[int, str, str], _Compiled] = OrderedDict()
+_compiled: OrderedDict[tuple[int, str, str], CompiledCampaign] = OrderedDict()
 _COMPILED_KEPT = 32
 
 
-def _compiled_for(send: _Send, language: str) -> _Compiled:
+def _compiled_for(send: _Send, language: str) -> CompiledCampaign:
     """The campaign compiled once per language and process (it cannot change while it is
     being sent: only drafts are edited)."""
     key = (send.campaign_id, language, str(send.content_row["updated_at"]))
@@ -160,10 +168,7 @@ def _compiled_for(send: _Send, language: str) -> _Compiled:
         base_url=get_settings().base_url,
         track=True,
     )
-    message = personaliser.message
-    compiled = _compiled[key] = _Compiled(
-        personaliser, qp.EncodedPart.of(message.text), qp.EncodedPart.of(message.html)
-    )
+    compiled = _compiled[key] = CompiledCampaign.of(personaliser)
     while len(_compiled) > _COMPILED_KEPT:
         _compiled.popitem(last=False)
     return compiled

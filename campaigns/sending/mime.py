@@ -151,6 +151,9 @@ class Body:
     subject: str
     text: bytes
     html: bytes
+    #: Both parts are known to have nothing DKIM's relaxed canonicalisation rewrites
+    #: (:func:`campaigns.sending.qp.is_relaxed`): the signer need not search them.
+    relaxed: bool = False
 
 
 def body_of(rendered: RenderedMessage) -> Body:
@@ -200,4 +203,4 @@ def build(
     if dkim_key is None:
         return message
     signer = signer_for(dkim_key.domain, dkim_key.selector, dkim_key.private_key)
-    return signer.signature_header(message, SIGNED_HEADERS) + message
+    return signer.signature_header(message, SIGNED_HEADERS, relaxed=body.relaxed) + message

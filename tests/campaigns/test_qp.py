@@ -8,7 +8,8 @@ import quopri
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns.sending.qp import MAX_LINE, EncodedPart, encode, encode_piece
+from campaigns.sending.dkim_signing import relaxed_body
+from campaigns.sending.qp import MAX_LINE, EncodedPart, encode, encode_piece, is_relaxed
 from templates.message import Part, fill
 
 #: Text that exercises quoted-printable: "=", spaces and tabs at line ends, leading dots,
@@ -44,7 +45,7 @@ def test_a_filled_part_decodes_to_the_rendered_text(
     values = data.draw(st.lists(words, min_size=4, max_size=4))
     part = Part(tuple(literals), slot_ids)
 
-    encoded = EncodedPart.of(part).fill(values)
+    encoded, relaxed = EncodedPart.of(part).fill(values)
 
     # Each literal and value has its line ends made CRLF on its own (a CR that ends one and an
     # LF that starts the next are two line ends): the same as filling in normalised pieces.
@@ -52,6 +53,9 @@ def test_a_filled_part_decodes_to_the_rendered_text(
     assert decoded(encoded) == fill(normalised, [as_crlf(value) for value in values])
     assert crlf_only(encoded) and lines_fit(encoded)
     assert encoded.isascii()
+    # The flag that lets the DKIM signer skip its whitespace search is never wrong.
+    assert relaxed == is_relaxed(encoded)
+    assert relaxed_body(encoded, relaxed) == relaxed_body(encoded)
 
 
 @settings(max_examples=200, deadline=None)
