@@ -179,6 +179,15 @@ API_MESSAGES = (
     _("The form has expired or did not come from this site. Reload the page and try again."),
     _("Test sends go only to your team's login addresses."),
     _("Choose who gets the test: one to five addresses."),
+    # The bounce webhooks (campaigns.bounces): answered to a provider, not to the composer.
+    _("Bounce webhooks are not enabled on this installation."),
+    _("The request is not signed: send the X-Loyalmail-Signature header."),
+    _("The signature header must read t=<unix seconds>,v1=<hex HMAC-SHA256>."),
+    _("The signature is more than five minutes old or ahead: check the sender's clock."),
+    _("The signature does not match the request body."),
+    _("The request body is not valid JSON."),
+    _("The request body is empty."),
+    _("The body is larger than 1 MiB."),
 )
 
 #: Messages the services fill in before raising them; ``{name}`` parts are values.

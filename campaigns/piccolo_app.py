@@ -1,15 +1,16 @@
-"""The campaigns app: drafts, and their sending (frozen recipients and their batches)."""
+"""The campaigns app: drafts, their sending (frozen recipients and their batches), and the
+bounces and complaints that come back afterwards."""
 
 import os
 
 from piccolo.conf.apps import AppConfig
 
-from campaigns.tables import Campaign, CampaignBatch, CampaignRecipient
+from campaigns.tables import Campaign, CampaignBatch, CampaignBounce, CampaignRecipient
 
 APP_CONFIG = AppConfig(
     app_name="campaigns",
     migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
-    table_classes=[Campaign, CampaignRecipient, CampaignBatch],
+    table_classes=[Campaign, CampaignRecipient, CampaignBatch, CampaignBounce],
     migration_dependencies=[
         "customers.piccolo_app",
         "segments.piccolo_app",

@@ -88,3 +88,37 @@ class CampaignBatch(Table, tablename="campaign_batch"):
     first_recipient = BigInt()
     last_recipient = BigInt()
     enqueued_at = Timestamptz(default=TimestamptzNow())
+
+
+class CampaignBounce(Table, tablename="campaign_bounce"):
+    """A bounce or complaint that came back after the message left (a provider's webhook, a
+    DSN or ARF report), matched to its recipient row: campaigns.bounces. Written once per
+    event (a unique index on merchant and event_id); the suppression it caused is in the
+    customers app."""
+
+    id: BigSerial  # created by Piccolo; declared for the type checker
+    # The unique index (merchant, event_id) serves the merchant's lookups too.
+    merchant = ForeignKey(references=Merchant, null=False, index=False)
+    campaign = ForeignKey(references=Campaign, null=False, index=False, on_delete=OnDelete.cascade)
+    recipient = ForeignKey(
+        references=CampaignRecipient,
+        null=True,
+        default=None,
+        index=True,
+        on_delete=OnDelete.set_null,
+    )
+    email_normalized = Varchar(length=320)
+    #: hard (suppressed) | soft | policy (5.7.x: the sender or content, not the address)
+    #: | complaint (suppressed)
+    kind = Varchar(length=10)
+    #: webhook | dsn (a DSN or ARF report, by the webhook or the CLI pipe)
+    source = Varchar(length=8)
+    #: The enhanced status code ("5.1.1"), when the report has one.
+    status = Varchar(length=16, default="")
+    #: The receiving server's answer or the provider's explanation.
+    detail = Varchar(length=300, default="")
+    #: ``webhook:<the provider's event id>`` or ``dsn:<digest of the report and recipient>``.
+    event_id = Varchar(length=200)
+    #: When the provider says it happened (webhooks); received_at is when we heard of it.
+    occurred_at = Timestamptz(null=True, default=None)
+    received_at = Timestamptz(default=TimestamptzNow())

@@ -36,6 +36,7 @@ PAGE_DIRS = [
 def route_handlers() -> list[ControllerRouterHandler]:
     from accounts.controllers import AccountApiController, LoginController
     from accounts.page_controllers import SettingsPagesController
+    from campaigns.bounces.controllers import BounceWebhookController
     from campaigns.controllers import CampaignApiController
     from campaigns.page_controllers import CampaignPagesController
     from customers.controllers.api import CustomerApiController
@@ -67,6 +68,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         SegmentPagesController,
         CampaignApiController,
         CampaignPagesController,
+        BounceWebhookController,
         QuotaApiController,
         OperatorQuotaController,
         MediaApiController,

@@ -21,7 +21,8 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 #: Paths without a merchant's credentials: health checks, static files, login, the recipients'
 #: pages and the newsletter images their mail clients load.
-#: The operator API checks its own token (quota.controllers.operator_guard).
+#: The operator API checks its own token (quota.controllers.operator_guard), the bounce
+#: webhooks their provider's signature (campaigns.bounces.controllers).
 PUBLIC_PATHS = [
     "^/health",
     "^/static/",
@@ -30,6 +31,7 @@ PUBLIC_PATHS = [
     "^/r/",
     "^/media/",
     "^/api/operator/",
+    "^/api/webhooks/",
 ]
 
 

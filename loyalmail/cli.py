@@ -1,5 +1,5 @@
 """The ``loyalmail`` command: migrate, create merchants/users/tokens, quota and campaign
-operations, serve, worker, scheduler, demo."""
+operations, bounce reports from the MTA, serve, worker, scheduler, demo."""
 
 from __future__ import annotations
 
@@ -381,6 +381,67 @@ def campaign_cancel(
     from campaigns.sending.control import cancel
 
     _print_progress(_campaign_call(merchant, lambda shop: cancel(shop, campaign_id)))
+
+
+bounces_app = typer.Typer(
+    no_args_is_help=True, help="Bounces and complaints that come back after a send."
+)
+app.add_typer(bounces_app, name="bounces")
+
+#: sysexits.h EX_TEMPFAIL: an MTA's pipe keeps the message and delivers it again later.
+EX_TEMPFAIL = 75
+
+
+@bounces_app.command("read-dsn")
+def bounces_read_dsn(
+    source: Annotated[
+        str, typer.Argument(help="The report as a file; - (or nothing): standard input")
+    ] = "-",
+    recipient: Annotated[
+        str,
+        typer.Option(help="The address the report was delivered to: the VERP return path"),
+    ] = "",
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Record a bounce (DSN) or complaint (ARF) report, e.g. piped from the MTA: a hard
+    bounce or a complaint suppresses the address. Exits 0 for a message that is no report
+    too (the MTA must not send it back), 75 when the database is out of reach (the MTA
+    tries again later)."""
+    import sqlite3
+
+    import msgspec
+
+    from campaigns.bounces import services
+    from campaigns.bounces.webhooks import MAX_BODY_BYTES
+    from loyalmail.errors import LoyalmailError, ServiceUnavailable
+
+    try:
+        if source == "-":
+            raw = sys.stdin.buffer.read(MAX_BODY_BYTES)
+        else:
+            with Path(source).open("rb") as report_file:
+                raw = report_file.read(MAX_BODY_BYTES)
+    except OSError as exc:
+        fail(f"Could not read {source}: {exc.strerror or exc}")
+        return
+    # A longer message is read in part: its status part comes before the original it attaches.
+    try:
+        summary = run(services.process_report(raw, recipient))
+    except (OSError, sqlite3.OperationalError, ServiceUnavailable) as exc:
+        typer.secho(f"The database is out of reach, try again later: {exc}", err=True)
+        raise typer.Exit(code=EX_TEMPFAIL) from exc
+    except LoyalmailError as exc:
+        fail(exc.message)
+        return
+    if json_output:
+        typer.echo(msgspec.json.encode(summary).decode())
+        return
+    typer.echo(
+        f"{summary.processed} recorded ({summary.suppressed} suppressed),"
+        f" {summary.duplicates} duplicate, {len(summary.ignored)} ignored."
+    )
+    for ignored in summary.ignored:
+        typer.echo(f"  ignored {ignored.event}: {ignored.reason}")
 
 
 @app.command()

@@ -93,6 +93,14 @@ class Settings:
     #: The reconciler hands a batch out again when it was enqueued this long ago and still
     #: has recipients left (its job was lost with Redis, or its worker died).
     reconcile_after_seconds: float = 180.0
+    #: Bounces after the fact (campaigns.bounces). The envelope sender of campaign mail as a
+    #: VERP address, e.g. ``bounces@lists.example``: each message gets
+    #: ``bounces+<merchant>.<campaign>.<recipient>.<signature>@lists.example``, so a bounce
+    #: names its recipient even when the report does not. Empty: the merchant's sender.
+    bounce_address: str = ""
+    #: The shared secret(s) that sign the bounce webhooks (/api/webhooks/…); several,
+    #: comma-separated, while rotating. Empty: those endpoints answer 404.
+    bounce_webhook_secret: str = ""
 
     @property
     def effective_database_url(self) -> str:
@@ -101,6 +109,16 @@ class Settings:
     @property
     def is_postgres(self) -> bool:
         return self.effective_database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def signing_keys(self) -> list[str]:
+        """Every secret that verifies a signature: oldest first, the current one last."""
+        previous = [key.strip() for key in self.previous_secret_keys.split(",") if key.strip()]
+        return [*previous, self.secret_key]
+
+    @property
+    def bounce_webhook_secrets(self) -> list[str]:
+        return [key.strip() for key in self.bounce_webhook_secret.split(",") if key.strip()]
 
     @property
     def media_dir(self) -> Path:
@@ -155,9 +173,32 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
     for name in ("send_batch_size", "send_max_attempts", "smtp_pool_size"):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
+    _check_bounce_address(settings.bounce_address)
     if not settings.secret_key:
         settings = _with_generated_secret(settings)
     return settings
+
+
+#: The VERP extension (``+<merchant>.<campaign>.<recipient>.<signature>``) takes up to 48
+#: characters, and a local part may have 64 (RFC 5321 §4.5.3.1.1).
+BOUNCE_LOCAL_PART_MAX = 16
+
+
+def _check_bounce_address(address: str) -> None:
+    if not address:
+        return
+    local, _at, domain = address.rpartition("@")
+    plain = address.isascii() and address.count("@") == 1 and local and "." in domain
+    if not plain or any(c in address for c in ' <>+,;"\r\n'):
+        raise SettingsError(
+            f"{PREFIX}BOUNCE_ADDRESS must be a plain address such as bounces@lists.example"
+            " (no + in it: the recipient is added after a +)"
+        )
+    if len(local) > BOUNCE_LOCAL_PART_MAX:
+        raise SettingsError(
+            f"{PREFIX}BOUNCE_ADDRESS may have at most {BOUNCE_LOCAL_PART_MAX} characters before"
+            " the @: the recipient's part after the + must still fit into 64"
+        )
 
 
 def _with_generated_secret(settings: Settings) -> Settings:

@@ -108,6 +108,8 @@ class Recorder:
 
     def __init__(self) -> None:
         self.accepted: Counter[str] = Counter()
+        #: The envelope sender (MAIL FROM) of the last message accepted for each address.
+        self.senders: dict[str, str] = {}
         self.lock = threading.Lock()
         #: Until this time.monotonic(), every RCPT is answered 421.
         self.busy_until = 0.0
@@ -147,6 +149,7 @@ class Recorder:
                 drop = False
                 for address in envelope.rcpt_tos:
                     self.accepted[address] += 1
+                    self.senders[address] = envelope.mail_from
         if drop:
             server.transport.close()  # the message was never acknowledged: not accepted
             return "421 4.4.2 Connection dropped"

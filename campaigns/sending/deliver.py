@@ -31,6 +31,7 @@ import aiosmtplib
 
 from accounts import services as accounts
 from accounts.schemas import MerchantOut
+from campaigns.bounces import verp
 from campaigns.personalise import Personaliser
 from campaigns.sending import mime, qp, rates
 from campaigns.sending import queries as q
@@ -110,7 +111,8 @@ class _Send:
     reservation_id: int
     owner: str
     sender: mime.Sender
-    #: The sender's address as it goes into MAIL FROM (checked and ASCII once per batch).
+    #: The sender's address as it goes into MAIL FROM (checked and ASCII once per batch),
+    #: unless a bounce address gives each recipient a return path of its own (VERP).
     envelope_from: str
     domain: str
     dkim_key: mime.DkimKey | None
@@ -361,9 +363,12 @@ async def _send_one(
     except (mime.AddressNotSendable, ValueError) as exc:
         outcomes.skipped.append((recipient_id, f"address: {exc}"[:300]))
         return
+    envelope_from = (
+        verp.return_path(send.merchant.id, send.campaign_id, recipient_id) or send.envelope_from
+    )
     await rates.wait_for_slot(send.merchant.id)
     try:
-        await send_prepared(client, send.envelope_from, to, data)
+        await send_prepared(client, envelope_from, to, data)
     except (aiosmtplib.SMTPException, OSError) as exc:
         kind, detail = classify(exc)
         if kind == "bounce":

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from accounts.schemas import MerchantOut
+from campaigns.bounces import verp
 from campaigns.schemas import Audience, CampaignCreate, ScheduleRequest
 from campaigns.sending import control, dispatch
 from campaigns.sending.progress import progress
@@ -290,6 +291,28 @@ async def test_bounces_suppress_and_temporary_refusals_are_retried(
     assert not await is_suppressed(merchant.id, addresses[0])
     reservation = await reservation_of(merchant, campaign_id)
     assert (reservation.spent, reservation.released) == (10, 2)
+
+
+async def test_with_a_bounce_address_each_message_has_its_own_signed_return_path(
+    merchant: MerchantOut, jobs: Jobs, recorder: Recorder, fast_sending: None
+) -> None:
+    campaign_id, addresses = await ready(merchant, 3)
+    with settings_env({"LOYALMAIL_BOUNCE_ADDRESS": "bounces@lists.loyalmail.example"}):
+        await dispatch.send_now(merchant.id, campaign_id)
+        await asyncio.to_thread(jobs.drain)
+        rows = await CampaignRecipient.select(CampaignRecipient.id, CampaignRecipient.email).where(
+            CampaignRecipient.campaign == campaign_id
+        )
+        assert sorted(recorder.senders) == sorted(addresses)
+        for row in rows:
+            return_path = recorder.senders[row["email"]]
+            assert return_path.startswith("bounces+") and return_path.endswith(
+                "@lists.loyalmail.example"
+            )
+            assert verp.parse_return_path(return_path) == verp.RecipientRef(
+                merchant.id, campaign_id, row["id"]
+            )
+    assert (await progress(merchant.id, campaign_id)).status == "sent"
 
 
 async def test_a_policy_refusal_pauses_the_campaign_with_the_reason(

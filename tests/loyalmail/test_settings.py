@@ -65,6 +65,10 @@ def test_environment_values_are_parsed_into_their_types(tmp_path: Path) -> None:
         ("LOYALMAIL_SMTP_TIMEOUT_SECONDS", "soon"),
         ("LOYALMAIL_MAX_BODY_BYTES", "1MB"),
         ("LOYALMAIL_SMTP_SECURITY", "ssl"),
+        ("LOYALMAIL_BOUNCE_ADDRESS", "bounces+verp@lists.example"),
+        ("LOYALMAIL_BOUNCE_ADDRESS", "newsletter-bounces@lists.example"),  # no room for VERP
+        ("LOYALMAIL_BOUNCE_ADDRESS", "bounces"),
+        ("LOYALMAIL_BOUNCE_ADDRESS", "Bounces <bounces@lists.example>"),
     ],
 )
 def test_a_bad_value_names_its_variable(tmp_path: Path, variable: str, value: str) -> None:

@@ -1,0 +1,31 @@
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo.engine.finder import engine_finder
+from piccolo.querystring import QueryString
+
+ID = "2026-11-25T12:40:00:000000"
+VERSION = "1.38.0"
+DESCRIPTION = "bounces after the fact: one row per event, and a campaign's bounce counts"
+
+# A migration of its own: Piccolo runs a migration's raw steps before its new tables exist.
+
+STATEMENTS = [
+    # A replayed webhook event or a report read twice is recorded once: the second insert
+    # fails here, and is answered as a duplicate.
+    "CREATE UNIQUE INDEX campaign_bounce_event ON campaign_bounce (merchant, event_id)",
+    # A campaign's report: its bounces and complaints by kind.
+    "CREATE INDEX campaign_bounce_campaign ON campaign_bounce (campaign, kind)",
+]
+
+
+async def forwards():
+    manager = MigrationManager(migration_id=ID, app_name="campaigns", description=DESCRIPTION)
+
+    async def indexes() -> None:
+        engine = engine_finder()
+        assert engine is not None
+        for statement in STATEMENTS:
+            await engine.run_querystring(QueryString(statement))
+
+    manager.add_raw(indexes)
+
+    return manager
