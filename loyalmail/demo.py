@@ -26,6 +26,9 @@ import uvicorn
 from loyalmail.settings import Settings, get_settings, reset_settings_cache
 
 DEFAULT_SMTP_PORT = 8025
+#: The demo signs its campaign mail (DKIM) with a key of its own, made on first start.
+DEMO_DKIM_SELECTOR = "loyalmail-demo"
+DEMO_DKIM_KEY_FILE = "dkim-demo.pem"
 
 
 class DemoStartFailed(RuntimeError):
@@ -61,8 +64,32 @@ def public_url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
+def demo_dkim_key(data_dir: Path) -> Path:
+    """The demo's RSA-2048 DKIM key in the data directory, made once (readable by us only)."""
+    path = data_dir / DEMO_DKIM_KEY_FILE
+    if not path.is_file():
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        data_dir.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part")
+        partial.write_bytes(pem)
+        partial.chmod(0o600)
+        partial.replace(path)  # never half a key, should the demo stop meanwhile
+    return path
+
+
 def configure_environment(host: str, port: int, data_dir: Path, smtp_port: int) -> Settings:
-    """Point every setting at the embedded mode, then (re)read the settings."""
+    """Point every setting at the embedded mode, then (re)read the settings. Campaign mail
+    is DKIM-signed for the demo shop's sender domain; the Outbox verifies it with dkimpy."""
+    from loyalmail.seed import DEMO_BRAND
+
     os.environ.update(
         {
             "LOYALMAIL_DATA_DIR": str(data_dir),
@@ -78,6 +105,9 @@ def configure_environment(host: str, port: int, data_dir: Path, smtp_port: int) 
             "LOYALMAIL_SMTP_SECURITY": "none",
             "LOYALMAIL_SMTP_USERNAME": "",
             "LOYALMAIL_SMTP_PASSWORD": "",
+            "LOYALMAIL_DKIM_DOMAIN": DEMO_BRAND.sender_email.rpartition("@")[2],
+            "LOYALMAIL_DKIM_SELECTOR": DEMO_DKIM_SELECTOR,
+            "LOYALMAIL_DKIM_PRIVATE_KEY_FILE": str(demo_dkim_key(data_dir)),
         }
     )
     reset_settings_cache()

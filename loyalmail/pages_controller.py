@@ -3,6 +3,7 @@ switch, the quota page and the demo Outbox."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from email import policy
@@ -19,6 +20,7 @@ from litestar.response import Redirect, Template
 from accounts import services as accounts
 from accounts.controllers import _safe_next as safe_next
 from customers.services.dashboard import dashboard
+from loyalmail import mail_checks
 from loyalmail.auth import principal_of
 from loyalmail.catcher import read_outbox
 from loyalmail.errors import NotFound, _
@@ -267,13 +269,15 @@ class ShellPagesController(Controller):
         path = settings.outbox_dir / f"{mail_id}.eml"
         if not settings.demo or not OUTBOX_ID.match(mail_id) or not path.is_file():
             raise NotFound(_("Not found."))
-        message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        raw = path.read_bytes()
+        message = BytesParser(policy=policy.default).parsebytes(raw)
         assert isinstance(message, EmailMessage)
         return await page(
             request,
             "outbox_mail.html",
             active="outbox",
             mail=_summary(mail_id, message),
+            checks=await asyncio.to_thread(mail_checks.check, raw, message),
             html=_part(message, "html"),
             text=_part(message, "plain"),
             headers=[(k, str(v)) for k, v in message.items()],

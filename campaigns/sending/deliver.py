@@ -5,10 +5,10 @@ Claiming is a conditional UPDATE that sets a lease (owner and expiry): a recipie
 claimable when it is queued and due, or when its lease ran out (the worker that held it
 died). Outcomes are recorded every :data:`FLUSH_EVERY` messages in one commit that also
 spends (accepted) or releases (bounced, skipped, given up) the recipients' units, extends
-the lease and reads the campaign's status, so a pause or cancel stops a worker after the few
-messages it has in hand. A worker killed between the SMTP server's "250 OK" and that commit
-leaves at most :data:`FLUSH_EVERY` messages that the next claimer sends again; that is the
-whole bound on duplicates, and nobody is ever skipped.
+the lease once half of it is gone and reads the campaign's status, so a pause or cancel
+stops a worker after the few messages it has in hand. A worker killed between the SMTP
+server's "250 OK" and that commit leaves at most :data:`FLUSH_EVERY` messages that the next
+claimer sends again; that is the whole bound on duplicates, and nobody is ever skipped.
 
 Just before each group of messages goes out the customers are read again: an address that
 was unsubscribed, suppressed, erased or changed since the freeze is skipped and its unit
@@ -118,6 +118,8 @@ class _Send:
     dkim_key: mime.DkimKey | None
     lists: ListHeaderMaker
     content_row: dict[str, Any]
+    #: Until when the claimed recipients are ours (extended as the batch goes on).
+    lease_until: datetime
 
 
 # --- compiled messages, per process --------------------------------------------------------
@@ -279,6 +281,7 @@ async def send_batch(campaign_id: int, batch_id: int) -> BatchReport:
         dkim_key=configured_dkim_key(),
         lists=list_header_maker(merchant, campaign_id),
         content_row=content_row,
+        lease_until=lease_until,
     )
     await _send_claimed(send, claimed, report)
     if report.retried and not report.stopped:
@@ -386,11 +389,14 @@ async def _send_one(
 
 
 async def _record(send: _Send, outcomes: Outcomes, report: BatchReport) -> str:
-    """Commit one group's outcomes with their quota units; extend the lease on the rest.
-    Returns the campaign's status as of that commit."""
+    """Commit one group's outcomes with their quota units; extend the lease on the rest when
+    less than half of it is left. Returns the campaign's status as of that commit."""
     settings = get_settings()
     moment = utc_now()
-    lease_until = moment + timedelta(seconds=settings.send_lease_seconds)
+    lease = timedelta(seconds=settings.send_lease_seconds)
+    # Rewriting the lease of every recipient still claimed, at every commit, cost the database
+    # more than recording the outcomes: a batch of 100 takes a second or two, a lease minutes.
+    extend = send.lease_until - moment < lease / 2
     max_attempts = settings.send_max_attempts
     base = settings.send_retry_base_seconds
     given_up = [(i, d) for i, d, attempts in outcomes.retry if attempts >= max_attempts]
@@ -461,10 +467,13 @@ async def _record(send: _Send, outcomes: Outcomes, report: BatchReport) -> str:
                     "sending",
                 )
                 status = "paused"
-            await sql.execute(q.EXTEND_LEASE, lease_until, send.campaign_id, send.owner)
+            if extend:
+                await sql.execute(q.EXTEND_LEASE, moment + lease, send.campaign_id, send.owner)
             return status, counts
 
     status, counts = await sql.with_retries(attempt)
+    if extend:
+        send.lease_until = moment + lease
     report.sent += counts["sent"]
     report.bounced += counts["bounced"]
     report.skipped += counts["skipped"]

@@ -7,17 +7,20 @@ import smtplib
 import socket
 from decimal import Decimal
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from accounts import services as accounts
 from accounts.schemas import MerchantOut, UserOut
+from campaigns.sending.mime import DkimKey
 from customers.schemas import CustomerCreate, PurchaseCreate
 from customers.services import customers as customer_service
 from customers.services import purchases
 from loyalmail.settings import get_settings, reset_settings_cache
 from tests.conftest import login, make_merchant
+from tests.settings_env import settings_env
 
 
 @pytest.fixture(autouse=True)
@@ -376,7 +379,39 @@ async def test_outbox_shows_caught_mail_sandboxed(
     assert 'sandbox=""' in detail.text and "srcdoc=" in detail.text
     assert '<script>alert("pwned")</script>' not in detail.text
     assert "Plain words for the reader." in detail.text
+    assert 'data-check="dkim-unsigned"' in detail.text
+    assert 'data-check="one-click-no"' in detail.text
     assert (await client.get("/outbox/..%2Fsecret_key")).status_code == 404
+
+
+async def test_outbox_verifies_the_dkim_signature_and_the_one_click_headers(
+    client: Any, owner: UserOut, demo_mode: Any, tmp_path: Path
+) -> None:
+    from loyalmail.catcher import start_catcher
+    from loyalmail.demo import demo_dkim_key
+    from tests.loyalmail.test_mail_checks import message
+
+    key = DkimKey("shop.example", "demo", demo_dkim_key(tmp_path).read_bytes())
+    settings = {
+        "LOYALMAIL_DKIM_DOMAIN": key.domain,
+        "LOYALMAIL_DKIM_SELECTOR": key.selector,
+        "LOYALMAIL_DKIM_PRIVATE_KEY_FILE": str(tmp_path / "dkim-demo.pem"),
+    }
+    port = _free_port()
+    catcher = start_catcher(demo_mode.outbox_dir, port=port)
+    try:
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            smtp.sendmail("news@shop.example", ["anna@example.com"], message(key))
+    finally:
+        catcher.stop()
+    await login(client, owner)
+    with settings_env(settings):
+        listing = await client.get("/outbox")
+        ids = re.findall(r'href="/outbox/([0-9a-f-]+)"', listing.text)
+        pages = [(await client.get(f"/outbox/{mail_id}")).text for mail_id in ids]
+    detail = next(page for page in pages if "anna@example.com" in page)
+    assert 'data-check="dkim-verified"' in detail and "d=shop.example s=demo" in detail
+    assert 'data-check="one-click-yes"' in detail
 
 
 async def test_outbox_is_404_outside_demo_mode(client: Any, owner: UserOut) -> None:
