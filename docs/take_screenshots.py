@@ -116,6 +116,13 @@ async def main(base_url: str, only: set[str]) -> None:
             await page.wait_for_url("**/sending**")
             await page.get_by_text("Every recipient has been handled.").wait_for(timeout=120_000)
             await shoot(page, "sending", full_page=True)
+        if wanted("outbox"):
+            # One of the campaign's messages as the catcher got it, with the Outbox's checks:
+            # the DKIM signature verified by dkimpy, RFC 8058's one-click headers.
+            await page.goto("/outbox")
+            await page.locator('a[href^="/outbox/"]').first.click()
+            await page.locator('[data-check="dkim-verified"]').wait_for()
+            await shoot(page, "outbox")
         await browser.close()
 
 
