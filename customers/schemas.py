@@ -14,7 +14,8 @@ from loyalmail.errors import ValidationFailed, _
 CustomerType = Literal["loyal", "member", "non_member"]
 EmailStatus = Literal["unverified", "pending", "verified"]
 Gender = Literal["female", "male", "diverse", ""]
-ConsentSource = Literal["form", "qr", "import", "marketer", "api", "link"]
+#: "unsubscribe" is the unsubscribe link of a campaign message (the column holds 12 characters).
+ConsentSource = Literal["form", "qr", "import", "marketer", "api", "link", "unsubscribe"]
 ConsentAction = Literal["requested", "confirmed", "withdrawn", "resubscribed"]
 PurchaseKind = Literal["purchase", "refund", "exchange"]
 CUSTOMER_TYPES: tuple[str, ...] = ("loyal", "member", "non_member")

@@ -78,7 +78,7 @@ class ConsentEvent(Table, tablename="consent_event"):
     merchant = ForeignKey(references=Merchant, null=False, index=True)
     customer = ForeignKey(references=Customer, null=False, index=True)
     action = Varchar(length=12)  # requested | confirmed | withdrawn | resubscribed
-    source = Varchar(length=12)  # form | qr | import | marketer | api | link
+    source = Varchar(length=12)  # form | qr | import | marketer | api | link | unsubscribe
     email = Varchar(length=254)
     ip = Varchar(length=45, default="")
     user_agent = Varchar(length=300, default="")

@@ -30,6 +30,7 @@ PAGE_DIRS = [
     ROOT / "customers" / "pages",
     ROOT / "segments" / "pages",
     ROOT / "campaigns" / "pages",
+    ROOT / "tracking" / "pages",
 ]
 
 
@@ -51,6 +52,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from segments.page_controllers import SegmentPagesController
     from templates.controllers import MediaApiController, MediaFilesController
     from tracking.controllers import WebVersionController
+    from tracking.unsubscribe import UnsubscribeController
 
     return [
         health,
@@ -74,6 +76,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         MediaApiController,
         MediaFilesController,
         WebVersionController,
+        UnsubscribeController,
         create_static_files_router(path="/static", directories=[ROOT / "loyalmail" / "static"]),
     ]
 

@@ -8,6 +8,7 @@ Jinja's ``_()`` and :func:`gettext` read.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -70,6 +71,27 @@ def recipient_locale(wanted: str, fallback: str = DEFAULT_LOCALE) -> str:
 
 def email_gettext(locale: str, message: str) -> str:
     return translations(recipient_locale(locale), "email").gettext(message)
+
+
+def email_translator(locale: str) -> Callable[..., str]:
+    """The ``t`` of the recipients' pages: ``t("… %(shop)s …", shop=name)`` in ``locale``."""
+
+    def translate(message: str, **values: str) -> str:
+        text = email_gettext(locale, message)
+        return text % values if values else text
+
+    return translate
+
+
+def browser_recipient_locale(accept_language: str) -> str:
+    """The recipient language a browser asks for: for a page that knows no recipient (its link
+    is not valid), so only the ``Accept-Language`` header can tell."""
+    return _negotiate(accept_language, RECIPIENT_LOCALES)
+
+
+def _negotiate(accept_language: str, available: tuple[str, ...]) -> str:
+    wanted = [part.split(";")[0].strip().replace("-", "_") for part in accept_language.split(",")]
+    return negotiate_locale([w for w in wanted if w], list(available)) or DEFAULT_LOCALE
 
 
 def babel_locale() -> Locale:
@@ -166,8 +188,7 @@ def choose_locale(
     for candidate in (query, cookie, user_locale):
         if candidate and candidate in PAGE_LOCALES:
             return candidate
-    wanted = [part.split(";")[0].strip().replace("-", "_") for part in accept_language.split(",")]
-    return negotiate_locale([w for w in wanted if w], list(PAGE_LOCALES)) or DEFAULT_LOCALE
+    return _negotiate(accept_language, PAGE_LOCALES)
 
 
 class LocaleMiddleware:

@@ -63,6 +63,7 @@ LABELS: dict[str, dict[str, str]] = {
         "marketer": _("Added by a marketer"),
         "api": _("API"),
         "link": _("Confirmation link"),
+        "unsubscribe": _("Unsubscribe link"),
     },
     "import_status": {
         "uploaded": _("Uploaded"),

@@ -18,6 +18,7 @@ from campaigns.services.previews import (
     sample_recipient,
     web_version,
 )
+from campaigns.services.recipients import TokenRecipient, frozen_customer, token_recipient
 
 __all__ = [
     "brand_frame",
@@ -31,6 +32,9 @@ __all__ = [
     "recipient_from_row",
     "render_for",
     "sample_recipient",
+    "frozen_customer",
+    "token_recipient",
+    "TokenRecipient",
     "update_campaign",
     "web_version",
 ]

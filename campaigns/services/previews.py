@@ -13,9 +13,9 @@ from accounts.schemas import MerchantOut
 from campaigns.personalise import Personaliser
 from campaigns.schemas import ContentDraft, PreviewOut, PreviewRequest
 from campaigns.services.drafts import blocks_of, brand_frame, campaign_row
-from campaigns.tables import CampaignRecipient
+from campaigns.services.recipients import token_recipient
 from customers.services.customers import currency_exponent, customer_row
-from loyalmail.errors import NotFound, _
+from loyalmail.errors import _
 from loyalmail.i18n import recipient_locale
 from loyalmail.settings import get_settings
 from segments import services as segments
@@ -23,7 +23,6 @@ from segments.schemas import Member
 from templates import compiler, personal
 from templates.compiler import Content, RenderFailed
 from templates.message import CompiledMessage, RenderedMessage
-from tracking import tokens
 
 # --- rendering -------------------------------------------------------------------------------
 
@@ -143,31 +142,16 @@ def _draft_content(row: Mapping[str, Any], draft: ContentDraft | None) -> Conten
 async def web_version(token: str) -> tuple[str, str]:
     """The "view in browser" page of a message: (HTML, language). A bad token, or a
     campaign or recipient that is gone, is NotFound: the page then says so."""
-    data = tokens.read("view", token)
-    if data is None:
-        raise NotFound(_("This link is not valid."))
-    merchant = await accounts.get_merchant(data.merchant_id)
-    row = await campaign_row(data.merchant_id, data.campaign_id)
-    content = _draft_content(row, None)
-    if data.recipient_id == 0:  # a test send: the sample person
+    found = await token_recipient("view", token)
+    merchant = await accounts.get_merchant(found.merchant_id)
+    content = _draft_content(await campaign_row(found.merchant_id, found.campaign_id), None)
+    if found.customer_id is None:  # a test send: the sample person
         recipient = sample_recipient(merchant, merchant.default_locale)
     else:
-        # The token names the campaign's frozen recipient row, never a customer directly.
-        frozen = (
-            await CampaignRecipient.select(CampaignRecipient.customer)
-            .where(
-                (CampaignRecipient.id == data.recipient_id)
-                & (CampaignRecipient.campaign == data.campaign_id)
-                & (CampaignRecipient.merchant == data.merchant_id)
-            )
-            .first()
-        )
-        if frozen is None or frozen["customer"] is None:  # not ours, or erased since
-            raise NotFound(_("This link is not valid."))
         recipient = recipient_from_row(
-            await customer_row(data.merchant_id, int(frozen["customer"])), merchant
+            await customer_row(found.merchant_id, found.customer_id), merchant
         )
     rendered, language = render_for(
-        merchant, data.campaign_id, content, data.recipient_id, recipient
+        merchant, found.campaign_id, content, found.recipient_id, recipient
     )
     return rendered.html, language

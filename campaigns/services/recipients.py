@@ -1,0 +1,62 @@
+"""Who a recipient link is about: a signed token → the campaign's frozen recipient row → the
+customer. The campaigns app owns ``campaign_recipient``, so the other apps (tracking's pages,
+the customers' unsubscribe) learn the customer from here and never read that table."""
+
+from __future__ import annotations
+
+import msgspec
+
+from campaigns.tables import Campaign, CampaignRecipient
+from loyalmail.errors import NotFound, _
+from tracking import tokens
+
+
+class TokenRecipient(msgspec.Struct, frozen=True, kw_only=True):
+    merchant_id: int
+    campaign_id: int
+    recipient_id: int
+    #: None for recipient 0, a test send: its links name the sample person, nobody real.
+    customer_id: int | None
+
+
+def _not_valid() -> NotFound:
+    return NotFound(_("This link is not valid."))
+
+
+async def frozen_customer(merchant_id: int, campaign_id: int, recipient_id: int) -> int:
+    """The customer of one of the campaign's recipient rows. NotFound when the row is not this
+    merchant's and campaign's, or its customer was erased since (the row then keeps no one)."""
+    frozen = (
+        await CampaignRecipient.select(CampaignRecipient.customer)
+        .where(
+            (CampaignRecipient.id == recipient_id)
+            & (CampaignRecipient.campaign == campaign_id)
+            & (CampaignRecipient.merchant == merchant_id)
+        )
+        .first()
+    )
+    if frozen is None or frozen["customer"] is None:
+        raise _not_valid()
+    return int(frozen["customer"])
+
+
+async def token_recipient(purpose: tokens.Purpose, token: str) -> TokenRecipient:
+    """Read a ``purpose`` token; NotFound when it is tampered with, made for another purpose,
+    or names a campaign or recipient row that is not (or no longer) the merchant's."""
+    data = tokens.read(purpose, token)
+    if data is None:
+        raise _not_valid()
+    if data.recipient_id == 0:
+        if not await Campaign.exists().where(
+            (Campaign.id == data.campaign_id) & (Campaign.merchant == data.merchant_id)
+        ):
+            raise _not_valid()
+        customer_id = None
+    else:
+        customer_id = await frozen_customer(data.merchant_id, data.campaign_id, data.recipient_id)
+    return TokenRecipient(
+        merchant_id=data.merchant_id,
+        campaign_id=data.campaign_id,
+        recipient_id=data.recipient_id,
+        customer_id=customer_id,
+    )
