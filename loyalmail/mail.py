@@ -44,19 +44,6 @@ async def send(message: EmailMessage, settings: Settings | None = None) -> str:
     return reply
 
 
-async def send_raw(
-    sender: str, recipients: list[str], data: bytes, settings: Settings | None = None
-) -> str:
-    """Send a message built elsewhere (campaign mail: its bytes are signed, so they go out
-    exactly as built). Raises aiosmtplib errors on failure."""
-    settings = settings or get_settings()
-    client = _client(settings)
-    async with client:
-        await _login(client, settings)
-        _errors, reply = await client.sendmail(sender, recipients, data)
-    return reply
-
-
 async def ping(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     client = _client(settings)

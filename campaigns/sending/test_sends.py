@@ -29,6 +29,8 @@ from campaigns.sending.envelope import (
     sender_domain,
     sender_of,
 )
+from campaigns.sending.smtp_pool import pool_for
+from campaigns.sending.smtp_transaction import send_prepared
 from campaigns.services.drafts import campaign_row
 from campaigns.services.previews import (
     recipient_from_row,
@@ -37,7 +39,6 @@ from campaigns.services.previews import (
     saved_content,
 )
 from customers.services.customers import customer_row
-from loyalmail import mail
 from loyalmail.errors import ValidationFailed, _
 from quota import services as quota
 from templates import compiler
@@ -97,6 +98,9 @@ async def deliver_test_send(
 ) -> int:
     """Send to the addresses not yet resolved; returns how many were accepted now."""
     pending = await quota.unresolved(merchant_id, reservation_id, addresses)
+    if not pending:  # a retried job whose addresses are all resolved: nothing to build or send
+        await quota.release_rest(merchant_id, reservation_id)
+        return 0
     merchant = await accounts.get_merchant(merchant_id)
     row = await campaign_row(merchant_id, campaign_id)
     if customer_id is not None:
@@ -111,28 +115,28 @@ async def deliver_test_send(
     lists = list_headers(merchant, campaign_id, recipient_id=0)
     dkim_key = configured_dkim_key()
     body = mime.body_of(rendered)
+    envelope_from = mime.ascii_address(sender.address)
     accepted = 0
-    for number, address in enumerate(pending):
-        data = mime.build(
-            body,
-            to=address,
-            sender=sender,
-            lists=lists,
-            message_id=f"<lm.{merchant.id}.{campaign_id}.test{reservation_id}.{number}@{domain}>",
-            date=datetime.now(UTC),
-            dkim_key=dkim_key,
-        )
-        try:
-            await mail.send_raw(sender.address, [address], data)
-        except aiosmtplib.SMTPResponseException as exc:
-            if exc.code < 500:
-                raise  # temporary: the job is retried and sends to what is still pending
-            await quota.release(merchant_id, reservation_id, [address])
-            continue
-        except aiosmtplib.SMTPRecipientsRefused:
-            await quota.release(merchant_id, reservation_id, [address])
-            continue
-        await quota.spend(merchant_id, reservation_id, [address])
-        accepted += 1
+    # The campaign workers' own way out: a pooled connection, one SMTP transaction a message.
+    async with pool_for().connection() as client:
+        for number, address in enumerate(pending):
+            data = mime.build(
+                body,
+                to=address,
+                sender=sender,
+                lists=lists,
+                message_id=f"<lm.{merchant.id}.{campaign_id}.test{reservation_id}.{number}@{domain}>",
+                date=datetime.now(UTC),
+                dkim_key=dkim_key,
+            )
+            try:
+                await send_prepared(client, envelope_from, mime.ascii_address(address), data)
+            except aiosmtplib.SMTPResponseException as exc:
+                if exc.code < 500:
+                    raise  # temporary: the job is retried and sends to what is still pending
+                await quota.release(merchant_id, reservation_id, [address])
+                continue
+            await quota.spend(merchant_id, reservation_id, [address])
+            accepted += 1
     await quota.release_rest(merchant_id, reservation_id)
     return accepted

@@ -9,12 +9,12 @@ harmless and logs nothing.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
 from accounts import services as accounts
-from customers.schemas import ConsentSource
+from customers.schemas import ConsentAction, ConsentSource
 from customers.services.customers import _insert_consent, customer_row, now, transaction
 from customers.tables import Customer
 from loyalmail.i18n import recipient_locale
@@ -72,27 +72,7 @@ async def unsubscribe(
     anything changed; "withdrawn" is logged only then."""
     async with transaction():
         row = await customer_row(merchant_id, customer_id)
-        moment = now()
-        changed = (
-            await Customer.update(
-                {
-                    Customer.subscribed: False,
-                    Customer.unsubscribed_at: moment,
-                    Customer.updated_at: moment,
-                }
-            )
-            .where(
-                (Customer.id == customer_id)
-                & (Customer.merchant == merchant_id)
-                & (Customer.subscribed == True)  # noqa: E712
-            )
-            .returning(Customer.id)
-        )
-        if changed:
-            await _insert_consent(
-                merchant_id, customer_id, "withdrawn", SOURCE, row["email"], ip, user_agent, ""
-            )
-    return bool(changed)
+        return await _switch(row, subscribed=False, ip=ip, user_agent=user_agent)
 
 
 async def resubscribe(
@@ -105,31 +85,44 @@ async def resubscribe(
         row = await customer_row(merchant_id, customer_id)
         if row["subscribed"]:
             return "subscribed_already"
-        moment = now()
-        changed = (
-            await Customer.update(
-                {
-                    Customer.subscribed: True,
-                    Customer.unsubscribed_at: None,
-                    Customer.updated_at: moment,
-                }
-            )
-            .where(
-                (Customer.id == customer_id)
-                & (Customer.merchant == merchant_id)
-                & (Customer.subscribed == False)  # noqa: E712
-                & (Customer.email_status == "verified")
-                & (Customer.suppressed == False)  # noqa: E712
-                & (Customer.unsubscribed_at >= moment - UNDO_WINDOW)
-            )
-            .returning(Customer.id)
+        changed = await _switch(row, subscribed=True, ip=ip, user_agent=user_agent)
+    return "resubscribed" if changed else "refused"
+
+
+async def _switch(row: dict[str, Any], *, subscribed: bool, ip: str, user_agent: str) -> bool:
+    """Set ``subscribed`` with one conditional UPDATE (only from the other state, and back
+    only within the undo window for a confirmed, unsuppressed address) and log it when the
+    row changed: of two clicks at once, one changes it and logs."""
+    merchant_id, customer_id, moment = int(row["merchant"]), int(row["id"]), now()
+    rule = (
+        (Customer.id == customer_id)
+        & (Customer.merchant == merchant_id)
+        & (Customer.subscribed == (not subscribed))
+    )
+    if subscribed:
+        rule = (
+            rule
+            & (Customer.email_status == "verified")
+            & (Customer.suppressed == False)  # noqa: E712
+            & (Customer.unsubscribed_at >= moment - UNDO_WINDOW)
         )
-        if not changed:
-            return "refused"
+    changed = (
+        await Customer.update(
+            {
+                Customer.subscribed: subscribed,
+                Customer.unsubscribed_at: None if subscribed else moment,
+                Customer.updated_at: moment,
+            }
+        )
+        .where(rule)
+        .returning(Customer.id)
+    )
+    if changed:
+        action: ConsentAction = "resubscribed" if subscribed else "withdrawn"
         await _insert_consent(
-            merchant_id, customer_id, "resubscribed", SOURCE, row["email"], ip, user_agent, ""
+            merchant_id, customer_id, action, SOURCE, row["email"], ip, user_agent, ""
         )
-    return "resubscribed"
+    return bool(changed)
 
 
 __all__ = [
