@@ -15,15 +15,17 @@ shop's history grows; the derived columns of the customer rows are then filled b
 set-based UPDATE with the meaning of ``customers.queries.RECOMPUTE_DERIVED`` (which leaves
 the customer heap about twice its packed size, as a live table's updates do). Secondary
 indexes are dropped for the load and recreated from their own definitions afterwards.
-``--skip-build`` creates the segment indexes the migration lists now (IF NOT EXISTS).
+``--skip-build`` migrates forward and creates the segment indexes the migration lists now
+(IF NOT EXISTS).
 
 Timed through the project's own code, ``--repeat`` times after ``--warmup`` untimed runs: the
 count of every predefined group (``predefined_condition`` + ``queries.count_sql``, the
 statement ``list_predefined`` runs per group), ``list_predefined`` as a whole, three custom
-groups in the filter language (``count_definition``), and freezing all_customers into a
-scratch ``bench_recipient`` table with one INSERT … SELECT from ``audience_query`` in one
-transaction. Queries go through a connection pool, as in the app: asyncpg prepares and caches
-every statement, and after five executions PostgreSQL may switch it to a generic plan, so the
+groups in the filter language (``count_definition``), and freezing all_customers as the
+dispatch does (``campaigns.sending.dispatch.freeze`` and ``cut_into_batches`` into the real
+``campaign_recipient`` and ``campaign_batch`` tables, in one transaction). Queries go
+through a connection pool, as in the app: asyncpg prepares and caches every statement,
+and after five executions PostgreSQL may switch it to a generic plan, so the
 default warm-up of five times the steady state. The timed connections carry the app's session
 settings (``loyalmail.database.POSTGRES_SESSION_SETTINGS``); ``--server-setting`` adds or
 overrides one, to try engine settings before they go into ``loyalmail.database``.
@@ -578,6 +580,22 @@ async def explain_generic(
         await conn.close()
 
 
+async def bench_campaign(merchant_id: int, now: datetime) -> int:
+    """A campaign row in the state the dispatch leaves it in before the freeze."""
+    from campaigns.tables import Campaign
+
+    rows = await Campaign.insert(
+        Campaign(
+            merchant=merchant_id,
+            name="benchmark freeze",
+            audience_predefined="all_customers",
+            status="sending",
+            started_at=now,
+        )
+    ).returning(Campaign.id)
+    return int(rows[0]["id"])
+
+
 async def measure(
     merchant_id: int,
     now: datetime,
@@ -589,14 +607,19 @@ async def measure(
     url: str,
     settings: dict[str, str],
 ) -> tuple[list[Timing], dict[str, Any], list[tuple[str, str]]]:
+    from campaigns.sending import dispatch
+    from campaigns.tables import Campaign
     from customers.tables import Customer
     from loyalmail import database
+    from loyalmail import sql as transactions
+    from loyalmail.settings import get_settings
     from segments import queries, services
     from segments.compiler import compile_definition
     from segments.predefined import PREDEFINED, predefined_condition
     from segments.validation import decode_definition
 
     ctx = await services.context(merchant_id, now)
+    engine = database.engine()
     timings: list[Timing] = []
     statements: dict[str, tuple[str, list[object]]] = {}
 
@@ -636,38 +659,31 @@ async def measure(
         runs, members = await timed(repeat, warmup, count_custom)
         timings.append(Timing(name, "custom", members, TARGET_CUSTOM_MS, runs).finish(sampler))
 
-    # Freezing the largest group, as the dispatch will: one INSERT … SELECT in a transaction.
+    # Freezing the largest group as the dispatch does, in one transaction: the same two steps
+    # (campaigns.sending.dispatch.freeze and cut_into_batches) into the real campaign_recipient
+    # table with its indexes, constraints and batches, for a campaign row that is sending.
     select, params = await services.audience_query(
         merchant_id, services.AudienceRef(predefined="all_customers"), now
     )
-    freeze_figure = "all_customers into bench_recipient (INSERT … SELECT)"
+    freeze_figure = "all_customers into campaign_recipient (dispatch: freeze + batches)"
     statements[freeze_figure] = (select, params)
-    # Only the service's SELECT is interpolated; its values stay bound parameters.
-    insert = (
-        "INSERT INTO bench_recipient (campaign_id, customer_id, email, email_normalized, locale)"  # noqa: S608
-        f" SELECT 1, * FROM ({select}) a"
-    )
-    engine = database.engine()
-    await engine.run_ddl("DROP TABLE IF EXISTS bench_recipient")
-    await engine.run_ddl(
-        "CREATE TABLE bench_recipient (campaign_id int, customer_id int, email text,"
-        " email_normalized text, locale text, PRIMARY KEY (campaign_id, customer_id))"
-    )
+    campaign_id = await bench_campaign(merchant_id, now)
     freeze_runs: list[float] = []
     frozen = 0
     sampler.reset()
     for _ in range(freeze_repeat):
-        await engine.run_ddl("TRUNCATE bench_recipient")
+        await engine.run_ddl("TRUNCATE campaign_recipient, campaign_batch CASCADE")
         started = time.perf_counter()
-        async with engine.transaction():
-            await Customer.raw(insert, *params)
+        async with transactions.write_transaction():
+            after = await dispatch.top_recipient()
+            frozen = await dispatch.freeze(campaign_id, merchant_id, select, params)
+            await dispatch.cut_into_batches(campaign_id, after, get_settings().send_batch_size, now)
         freeze_runs.append((time.perf_counter() - started) * 1000)
-        rows = await Customer.raw("SELECT COUNT(*) AS n FROM bench_recipient")
-        frozen = int(rows[0]["n"])
     freeze = Timing(freeze_figure, "freeze", frozen, TARGET_FREEZE_S * 1000)
     freeze.runs_ms = freeze_runs
     timings.append(freeze.finish(sampler))
-    await engine.run_ddl("DROP TABLE bench_recipient")
+    await engine.run_ddl("TRUNCATE campaign_recipient, campaign_batch CASCADE")
+    await Campaign.delete().where(Campaign.id == campaign_id)
 
     plans: list[tuple[str, str]] = []
     for timing in timings:
@@ -749,6 +765,7 @@ async def run(args: argparse.Namespace) -> None:
     build_info: Build | None = None
     if args.skip_build:
         database.use_engine(database.make_engine(url))
+        await migrate()  # the schema may have moved on since the data was built
         merchant_id, anchor, customers, purchases = await reuse(url)
     else:
         print(f"building {args.customers:,} customers and {args.purchases:,} purchases …")

@@ -5,7 +5,11 @@ import os
 
 from piccolo.conf.apps import AppConfig
 
+from campaigns.services import erasure
 from campaigns.tables import Campaign, CampaignBatch, CampaignBounce, CampaignRecipient
+
+# Every process loads this module (piccolo_conf's registry): erasure then reaches our rows.
+erasure.register()
 
 APP_CONFIG = AppConfig(
     app_name="campaigns",

@@ -35,6 +35,7 @@ from customers.schemas import (
     CustomerUpdate,
     normalize_email,
 )
+from customers.services import erasure_steps
 from customers.services.suppression import is_suppressed, suppress
 from customers.tables import ConsentEvent, Customer, ImportIssue, Purchase
 from loyalmail.errors import Conflict, NotFound, Suppressed, ValidationFailed, _
@@ -512,6 +513,12 @@ async def erase_customer(merchant_id: int, customer_id: int, *, actor: str = "")
         # An import's report may name the address on a rejected row.
         await ImportIssue.delete().where(
             (ImportIssue.merchant == merchant_id) & WhereRaw("lower(trim(email)) = {}", key)
+        )
+        # What other apps keep (campaigns' frozen recipient rows), before the row goes.
+        await erasure_steps.run_steps(
+            erasure_steps.ErasedCustomer(
+                merchant_id=merchant_id, customer_id=customer_id, email_normalized=key
+            )
         )
         await Customer.delete().where((Customer.id == customer_id) & mine)
         await suppress(merchant_id, key, "erased")

@@ -19,7 +19,7 @@ from campaigns.schemas import Audience, CampaignCreate, ScheduleRequest
 from campaigns.sending import control, dispatch
 from campaigns.sending.progress import progress
 from campaigns.services import create_campaign
-from campaigns.tables import Campaign, CampaignRecipient
+from campaigns.tables import Campaign, CampaignBatch, CampaignBounce, CampaignRecipient
 from customers.schemas import CustomerCreate
 from customers.services import customers
 from customers.services.suppression import is_suppressed
@@ -243,6 +243,83 @@ async def test_cancel_releases_the_rest_once(
     assert (reservation.spent, reservation.released) == (sent, 30 - sent)
     overview = await quota.overview(merchant.id)
     assert overview.available == 10_000 - sent
+
+
+async def test_the_batches_cover_every_frozen_recipient_in_ranges_of_the_batch_size(
+    merchant: MerchantOut, jobs: Jobs, fast_sending: None
+) -> None:
+    campaign_id, _ = await ready(merchant, 23)
+    await dispatch.send_now(merchant.id, campaign_id)
+    ids = [
+        r["id"]
+        for r in await CampaignRecipient.select(CampaignRecipient.id)
+        .where(CampaignRecipient.campaign == campaign_id)
+        .order_by(CampaignRecipient.id)
+    ]
+    batches = (
+        await CampaignBatch.select(CampaignBatch.first_recipient, CampaignBatch.last_recipient)
+        .where(CampaignBatch.campaign == campaign_id)
+        .order_by(CampaignBatch.first_recipient)
+    )
+    spans = [(b["first_recipient"], b["last_recipient"]) for b in batches]
+    # One freeze takes consecutive ids: ranges of 7 ids from the first to the last.
+    assert ids == list(range(ids[0], ids[0] + 23))
+    assert spans == [(low, min(low + 6, ids[-1])) for low in range(ids[0], ids[-1] + 1, 7)]
+    assert sum(1 for i in ids if any(low <= i <= high for low, high in spans)) == 23
+
+
+async def test_erasure_while_queued_forgets_the_recipient_and_sends_nothing_to_them(
+    client: Any,
+    merchant: MerchantOut,
+    api_token: str,
+    jobs: Jobs,
+    smtp: Path,
+    fast_sending: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    campaign_id, addresses = await ready(merchant, 9)
+
+    async def lost(campaign_id: int, batches: list[int]) -> None:
+        """The batches' jobs never reach a worker (as if Redis lost them)."""
+
+    monkeypatch.setattr(dispatch, "enqueue_batches", lost)
+    await dispatch.send_now(merchant.id, campaign_id)
+    erased = addresses[0]
+    gone = await Customer.select(Customer.id).where(Customer.email_normalized == erased).first()
+    assert gone is not None
+    row = await CampaignRecipient.select(CampaignRecipient.id).where(
+        (CampaignRecipient.campaign == campaign_id) & (CampaignRecipient.customer == gone["id"])
+    )
+    # A soft bounce reported for them earlier keeps the address until the erasure.
+    await CampaignBounce.insert(
+        CampaignBounce(
+            merchant=merchant.id,
+            campaign=campaign_id,
+            recipient=row[0]["id"],
+            email_normalized=erased,
+            kind="soft",
+            source="webhook",
+            event_id="webhook:erasure-test",
+        )
+    )
+    answer = await client.delete(f"/api/customers/{gone['id']}", headers=auth(api_token))
+    assert answer.status_code == 204, answer.text
+    # The frozen row keeps no one: no customer id, no address, only its status.
+    rows = await CampaignRecipient.select().where(CampaignRecipient.campaign == campaign_id)
+    assert not [r for r in rows if r["email_normalized"] == erased or r["email"] == erased]
+    forgotten = [r for r in rows if r["customer"] is None]
+    assert [(r["email"], r["email_normalized"]) for r in forgotten] == [("", "")]
+    bounces = await CampaignBounce.select(CampaignBounce.email_normalized).where(
+        CampaignBounce.campaign == campaign_id
+    )
+    assert bounces == [{"email_normalized": ""}]
+    # The reconciler hands the batches out again; the worker finds nobody behind the row.
+    await control.reconcile(now=datetime.now(UTC) + timedelta(hours=1))
+    await asyncio.to_thread(jobs.drain)
+    got = await asyncio.to_thread(received, smtp, addresses)
+    assert got == {a: 0 if a == erased else 1 for a in addresses}
+    done = await progress(merchant.id, campaign_id)
+    assert (done.status, done.sent, done.skipped) == ("sent", 8, 1)
 
 
 async def test_lost_jobs_are_handed_out_again_by_the_reconciler(
