@@ -6,7 +6,13 @@ import os
 from piccolo.conf.apps import AppConfig
 
 from campaigns.services import erasure
-from campaigns.tables import Campaign, CampaignBatch, CampaignBounce, CampaignRecipient
+from campaigns.tables import (
+    Campaign,
+    CampaignBatch,
+    CampaignBounce,
+    CampaignLink,
+    CampaignRecipient,
+)
 
 # Every process loads this module (piccolo_conf's registry): erasure then reaches our rows.
 erasure.register()
@@ -14,7 +20,7 @@ erasure.register()
 APP_CONFIG = AppConfig(
     app_name="campaigns",
     migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
-    table_classes=[Campaign, CampaignRecipient, CampaignBatch, CampaignBounce],
+    table_classes=[Campaign, CampaignRecipient, CampaignBatch, CampaignBounce, CampaignLink],
     migration_dependencies=[
         "customers.piccolo_app",
         "segments.piccolo_app",

@@ -122,3 +122,16 @@ class CampaignBounce(Table, tablename="campaign_bounce"):
     #: When the provider says it happened (webhooks); received_at is when we heard of it.
     occurred_at = Timestamptz(null=True, default=None)
     received_at = Timestamptz(default=TimestamptzNow())
+
+
+class CampaignLink(Table, tablename="campaign_link"):
+    """The campaign's links as its compiled message numbers them: a click redirect
+    (tracking) only ever leads to the URL stored here for its campaign and number. Written
+    when the campaign starts (final: it cannot be edited any more) and by each test send of
+    the draft (so a test message's links work too)."""
+
+    id: Serial  # created by Piccolo; declared for the type checker
+    # The unique index (campaign, number) serves every lookup.
+    campaign = ForeignKey(references=Campaign, null=False, index=False, on_delete=OnDelete.cascade)
+    number = Integer()
+    url = Varchar(length=2048)

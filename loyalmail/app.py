@@ -19,6 +19,7 @@ from litestar.types import ControllerRouterHandler
 from loyalmail import database
 from loyalmail.auth import PUBLIC_PATHS, AuthMiddleware
 from loyalmail.http_errors import EXCEPTION_HANDLERS
+from loyalmail.rate_limits import PublicRateLimit
 from loyalmail.settings import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from segments.page_controllers import SegmentPagesController
     from templates.controllers import MediaApiController, MediaFilesController
     from tracking.controllers import WebVersionController
+    from tracking.redirects import ClickController, OpenController
+    from tracking.report_controllers import ReportApiController, ReportPagesController
     from tracking.unsubscribe import UnsubscribeController
 
     return [
@@ -71,6 +74,10 @@ def route_handlers() -> list[ControllerRouterHandler]:
         CampaignApiController,
         CampaignPagesController,
         BounceWebhookController,
+        OpenController,
+        ClickController,
+        ReportApiController,
+        ReportPagesController,
         QuotaApiController,
         OperatorQuotaController,
         MediaApiController,
@@ -107,6 +114,7 @@ def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Li
     return Litestar(
         route_handlers=route_handlers(),
         middleware=[
+            PublicRateLimit,
             DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS),
             LocaleMiddleware,
         ],

@@ -101,6 +101,11 @@ class Settings:
     #: The shared secret(s) that sign the bounce webhooks (/api/webhooks/…); several,
     #: comma-separated, while rotating. Empty: those endpoints answer 404.
     bounce_webhook_secret: str = ""
+    #: Requests per minute to the public /r/ routes (pixel, click, unsubscribe, web version,
+    #: opt-in) per client address and per token, in each web process; 0: no limit. The
+    #: address budget is large: mail providers' image proxies fetch for all their users.
+    public_rate_per_ip: int = 6000
+    public_rate_per_token: int = 60
 
     @property
     def effective_database_url(self) -> str:

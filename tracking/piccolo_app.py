@@ -1,14 +1,16 @@
-"""The tracking app. Its tables arrive with the issue that builds it; the app is registered now
-so the dependency graph and migration order are fixed from the start."""
+"""The tracking app: what recipients did with the messages (opens, clicks, unsubscribes),
+the recipient-facing routes that record it, and the campaign reports built from it."""
 
 import os
 
 from piccolo.conf.apps import AppConfig
 
+from tracking.tables import TrackingEvent
+
 APP_CONFIG = AppConfig(
     app_name="tracking",
     migrations_folder_path=os.path.join(os.path.dirname(__file__), "piccolo_migrations"),
-    table_classes=[],
+    table_classes=[TrackingEvent],
     migration_dependencies=["campaigns.piccolo_app"],
     commands=[],
 )

@@ -13,6 +13,7 @@ prefix bypasses the auth middleware, which is where the CSRF check lives).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -25,6 +26,7 @@ from customers.services import unsubscribe as service
 from loyalmail.auth import FORM_TYPES
 from loyalmail.errors import NotFound
 from loyalmail.recipient_pages import invalid_link, recipient_page
+from tracking import events
 
 #: The pages need no script; the only request they make is the button's POST to this site.
 _CSP = (
@@ -49,6 +51,19 @@ def _client(request: Request) -> dict[str, str]:
         "ip": request.client.host if request.client else "",
         "user_agent": request.headers.get("user-agent", ""),
     }
+
+
+async def _event(found: campaigns.TokenRecipient, kind: str) -> None:
+    """The campaign report's unsubscribes (an undo within the hour takes one back)."""
+    await events.record(
+        events.Event(
+            merchant_id=found.merchant_id,
+            campaign_id=found.campaign_id,
+            recipient_id=found.recipient_id,
+            kind=kind,
+            occurred_at=datetime.now(UTC),
+        )
+    )
 
 
 async def _is_one_click(request: Request) -> bool:
@@ -79,7 +94,10 @@ class UnsubscribeController(Controller):
             if not await _is_one_click(request):
                 return Response(_BAD_REQUEST, status_code=400, media_type="text/plain")
             if found.customer_id is not None:  # a test send has no one to unsubscribe
-                await service.unsubscribe(found.merchant_id, found.customer_id, **_client(request))
+                if await service.unsubscribe(
+                    found.merchant_id, found.customer_id, **_client(request)
+                ):
+                    await _event(found, "unsubscribe")
             shown = await service.describe_unsubscribe(found.merchant_id, found.customer_id)
         except NotFound:
             return invalid_link(request)
@@ -94,6 +112,8 @@ class UnsubscribeController(Controller):
                 outcome = await service.resubscribe(
                     found.merchant_id, found.customer_id, **_client(request)
                 )
+                if outcome == "resubscribed":
+                    await _event(found, "resubscribe")
             shown = await service.describe_unsubscribe(found.merchant_id, found.customer_id)
         except NotFound:
             return invalid_link(request)

@@ -221,3 +221,18 @@ def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+#: Recipients of the campaign with a report after the message left, by kind.
+LATE_COUNTS = """
+SELECT kind, COUNT(DISTINCT recipient) AS n FROM campaign_bounce
+WHERE merchant = {} AND campaign = {} AND recipient IS NOT NULL
+GROUP BY kind
+"""
+
+
+async def late_counts(merchant_id: int, campaign_id: int) -> dict[str, int]:
+    """How many of the campaign's recipients bounced or complained after the message was
+    accepted (webhooks, DSN and ARF reports), by kind: hard, soft, policy, complaint."""
+    rows = await CampaignBounce.raw(LATE_COUNTS, merchant_id, campaign_id)
+    return {str(row["kind"]): int(row["n"]) for row in rows}

@@ -20,8 +20,9 @@ from campaigns.schemas import ScheduleRequest, SendProgress
 from campaigns.sending import queries as q
 from campaigns.sending.control import enqueue_batches, move
 from campaigns.sending.progress import as_moment, progress
+from campaigns.services import links
 from campaigns.services.drafts import campaign_row, check_campaign
-from campaigns.services.previews import saved_content
+from campaigns.services.previews import compile_for, saved_content
 from loyalmail import database, sql
 from loyalmail.errors import Conflict, ValidationFailed, _
 from loyalmail.settings import get_settings
@@ -129,6 +130,8 @@ async def dispatch(
     merchant = await accounts.get_merchant(merchant_id)
     await quota.ensure_current(merchant_id, moment, merchant=merchant)
     select, params = await segments.audience_query(merchant_id, _audience_ref(row), now=moment)
+    # The links the click redirects may lead to, numbered as every language's message has them.
+    tracked_links = compile_for(merchant, saved_content(row), merchant.default_locale).links
     settings = get_settings()
 
     async def attempt() -> tuple[int, list[int]] | None:
@@ -164,6 +167,7 @@ async def dispatch(
                 time_zone=merchant.time_zone,
             )
             await sql.changed(q.RECORD_DISPATCH, frozen, reservation.id, campaign_id)
+            await links.register_links(campaign_id, tracked_links)
             batches = await cut_into_batches(campaign_id, after, settings.send_batch_size, moment)
             return frozen, batches
 

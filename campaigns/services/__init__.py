@@ -10,6 +10,7 @@ from campaigns.services.drafts import (
     list_campaigns,
     update_campaign,
 )
+from campaigns.services.links import campaign_links, link_url
 from campaigns.services.previews import (
     compile_for,
     preview_campaign,
@@ -18,7 +19,7 @@ from campaigns.services.previews import (
     sample_recipient,
     web_version,
 )
-from campaigns.services.recipients import TokenRecipient, frozen_customer, token_recipient
+from campaigns.services.recipients import TokenRecipient, frozen_customer, sent_at, token_recipient
 
 __all__ = [
     "brand_frame",
@@ -32,7 +33,10 @@ __all__ = [
     "recipient_from_row",
     "render_for",
     "sample_recipient",
+    "campaign_links",
     "frozen_customer",
+    "link_url",
+    "sent_at",
     "token_recipient",
     "TokenRecipient",
     "update_campaign",

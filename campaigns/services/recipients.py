@@ -4,7 +4,10 @@ the customers' unsubscribe) learn the customer from here and never read that tab
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
+from piccolo.columns.combination import Combinable
 
 from campaigns.tables import Campaign, CampaignRecipient
 from loyalmail.errors import NotFound, _
@@ -23,16 +26,21 @@ def _not_valid() -> NotFound:
     return NotFound(_("This link is not valid."))
 
 
+def _the_row(merchant_id: int, campaign_id: int, recipient_id: int) -> Combinable:
+    """The recipient row, only when it is this merchant's and campaign's."""
+    return (
+        (CampaignRecipient.id == recipient_id)
+        & (CampaignRecipient.campaign == campaign_id)
+        & (CampaignRecipient.merchant == merchant_id)
+    )
+
+
 async def frozen_customer(merchant_id: int, campaign_id: int, recipient_id: int) -> int:
     """The customer of one of the campaign's recipient rows. NotFound when the row is not this
     merchant's and campaign's, or its customer was erased since (the row then keeps no one)."""
     frozen = (
         await CampaignRecipient.select(CampaignRecipient.customer)
-        .where(
-            (CampaignRecipient.id == recipient_id)
-            & (CampaignRecipient.campaign == campaign_id)
-            & (CampaignRecipient.merchant == merchant_id)
-        )
+        .where(_the_row(merchant_id, campaign_id, recipient_id))
         .first()
     )
     if frozen is None or frozen["customer"] is None:
@@ -60,3 +68,14 @@ async def token_recipient(purpose: tokens.Purpose, token: str) -> TokenRecipient
         recipient_id=data.recipient_id,
         customer_id=customer_id,
     )
+
+
+async def sent_at(merchant_id: int, campaign_id: int, recipient_id: int) -> datetime | None:
+    """When the recipient's message was handed over (None: not sent, or not this merchant's
+    and campaign's row): the click redirect's "too soon to be a reader" check."""
+    row = (
+        await CampaignRecipient.select(CampaignRecipient.sent_at)
+        .where(_the_row(merchant_id, campaign_id, recipient_id))
+        .first()
+    )
+    return None if row is None else row["sent_at"]

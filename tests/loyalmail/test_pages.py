@@ -430,7 +430,15 @@ async def test_every_page_text_has_a_german_translation() -> None:
         catalog = read_po(po_file, locale="de")
     missing = []
     method_map = [("**/pages/**.html", "jinja2"), ("**.py", "python")]
-    for root in ("loyalmail", "accounts", "customers", "segments", "quota"):
+    for root in (
+        "loyalmail",
+        "accounts",
+        "customers",
+        "segments",
+        "quota",
+        "campaigns",
+        "tracking",
+    ):
         for _file, _line, message, _comments, _context in extract_from_dir(
             root,
             method_map=method_map,

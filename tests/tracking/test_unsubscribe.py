@@ -19,6 +19,7 @@ from loyalmail.i18n import LOCALE_DIR, RECIPIENT_LOCALES
 from tests.campaigns.test_bounces import Sent, sent_messages
 from tests.conftest import make_merchant
 from tracking import tokens
+from tracking.tables import TrackingEvent
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 GERMAN = {"accept-language": "de-DE,de;q=0.9"}
@@ -77,6 +78,11 @@ async def test_one_click_post_unsubscribes_once_and_answers_200(
     again = await client.post(link(first), data=ONE_CLICK, follow_redirects=False)
     assert again.status_code == 200
     assert len(await consent_log(first)) == 1  # nothing more to do, nothing more logged
+    # The campaign report's unsubscribe: one event, for this recipient.
+    recorded = await TrackingEvent.select(TrackingEvent.kind, TrackingEvent.recipient).where(
+        TrackingEvent.campaign == first.campaign_id
+    )
+    assert recorded == [{"kind": "unsubscribe", "recipient": first.recipient_id}]
 
     # RFC 8058 allows multipart/form-data too.
     multipart = await client.post(link(second), files={"List-Unsubscribe": (None, "One-Click")})

@@ -1,0 +1,25 @@
+"""What recipients did with a campaign's messages: opens, clicks and unsubscribes, one row each.
+
+No foreign keys: the rows are written in batches at the rate mail clients fetch pixels, and
+every reader scopes by merchant and campaign itself. A recipient id names the campaign's
+frozen recipient row (0: a test send, which reports leave out)."""
+
+from piccolo.columns import BigInt, BigSerial, Boolean, Integer, Timestamptz, Varchar
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+
+class TrackingEvent(Table, tablename="tracking_event"):
+    id: BigSerial  # created by Piccolo; declared for the type checker
+    merchant = Integer()
+    campaign = Integer()
+    recipient = BigInt()
+    #: open | click | unsubscribe
+    kind = Varchar(length=12)
+    #: The campaign link's number (clicks).
+    link = Integer(null=True, default=None)
+    #: A machine, not a person: a privacy proxy fetching every image, a scanner following
+    #: every link (tracking.machines says which, in ``reason``). Kept, shown apart.
+    machine = Boolean(default=False)
+    reason = Varchar(length=24, default="")
+    occurred_at = Timestamptz(default=TimestamptzNow())
