@@ -1,7 +1,10 @@
-"""What every benchmark measures besides time: the resident memory of its own process."""
+"""What every benchmark measures besides time (the resident memory of its own process), and
+the fresh PostgreSQL database the end-to-end benchmarks start from."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import threading
 
 
@@ -44,3 +47,25 @@ class RssSampler:
         self._thread.join()
         self.peak = max(self.peak, rss_bytes())
         self.overall = max(self.overall, self.peak)
+
+
+async def fresh_database(url: str) -> None:
+    """Drop and make the database of ``url`` (its name must contain "bench"), migrate it
+    forward and point the app's tables at it."""
+    import asyncpg
+
+    from loyalmail import database
+
+    admin_url, name = url.rsplit("/", 1)
+    if "bench" not in name:
+        raise SystemExit(f"refusing to wipe {name!r}: the database name must contain 'bench'")
+    admin = await asyncpg.connect(f"{admin_url}/postgres")
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    database.use_engine(database.make_engine(url))
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = await run_forwards("all")
+    assert result.success, result.message

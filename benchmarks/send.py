@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import io
 import json
 import os
 import smtplib
@@ -36,6 +35,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.measure import fresh_database  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/loyalmail_bench_send"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/11"
@@ -110,21 +111,7 @@ async def prepare(url: str, recipients: int) -> tuple[int, int]:
     """A fresh database with one merchant of ``recipients`` customers and a campaign."""
     import asyncpg
 
-    from loyalmail import database
-
-    admin_url, name = url.rsplit("/", 1)
-    if "bench" not in name:
-        raise SystemExit(f"refusing to wipe {name!r}: the database name must contain 'bench'")
-    admin = await asyncpg.connect(f"{admin_url}/postgres")
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    database.use_engine(database.make_engine(url))
-    from piccolo.apps.migrations.commands.forwards import run_forwards
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        result = await run_forwards("all")
-    assert result.success, result.message
+    await fresh_database(url)
     from tests.campaigns.test_api import branded
     from tests.conftest import make_merchant
 
