@@ -18,6 +18,7 @@ from litestar import Controller, Request, Response, get, head
 from litestar.params import FromPath
 
 from campaigns import services as campaigns
+from loyalmail.errors import ServiceUnavailable, _
 from tracking import events, tokens
 from tracking.machines import Kind, machine_reason
 
@@ -41,17 +42,21 @@ async def _record(
         sent = await campaigns.sent_at(data.merchant_id, data.campaign_id, data.recipient_id)
         seconds = None if sent is None else (now - sent).total_seconds()
     reason = machine_reason(kind, request.method, request.headers.get("user-agent", ""), seconds)
-    await events.record(
-        events.Event(
-            merchant_id=data.merchant_id,
-            campaign_id=data.campaign_id,
-            recipient_id=data.recipient_id,
-            kind=kind,
-            occurred_at=now,
-            link=link,
-            reason=reason,
-        )
+    event = events.Event(
+        merchant_id=data.merchant_id,
+        campaign_id=data.campaign_id,
+        recipient_id=data.recipient_id,
+        kind=kind,
+        occurred_at=now,
+        link=link,
+        reason=reason,
     )
+    try:
+        await events.record(event)
+    except Exception as exc:
+        # Not stored, so not answered as if it were: 503, and the mail client may try again.
+        busy = _("This could not be recorded just now. Please try again.")
+        raise ServiceUnavailable(busy) from exc
 
 
 @dataclass(frozen=True, slots=True)

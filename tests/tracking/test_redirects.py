@@ -218,3 +218,16 @@ def test_a_window_counter_forgets_when_the_minute_turns() -> None:
     assert counter.allow("a", 150.0) == 30.0  # refused until 180
     assert counter.allow("b", 150.0) is None  # another key has its own budget
     assert counter.allow("a", 180.0) is None  # a new window
+
+
+async def test_an_event_that_cannot_be_stored_is_a_503_not_a_pixel(
+    client: Any, merchant: MerchantOut, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def database_down(batch: list[events.Event]) -> None:
+        raise ConnectionRefusedError("the database is down")
+
+    monkeypatch.setattr(events, "write_now", database_down)
+    token = tokens.make("open", tokens.TokenData(merchant.id, 5, 7))
+    answer = await client.get(f"/r/o/{token}.gif", headers=BROWSER)
+    assert answer.status_code == 503
+    assert answer.content != PIXEL
