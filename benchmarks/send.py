@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.measure import fresh_database  # noqa: E402
+from tests.smtp import free_port  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/loyalmail_bench_send"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/11"
@@ -97,14 +98,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def prepare(url: str, recipients: int) -> tuple[int, int]:

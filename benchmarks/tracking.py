@@ -37,18 +37,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.measure import fresh_database  # noqa: E402
+from tests.smtp import free_port  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/loyalmail_bench_tracking"
 SECRET = "benchmark-secret-key-for-tracking-tokens"
 TARGET_RPS = 8000.0
 TARGET_P99_MS = 20.0
 LINKS = ("https://shop.example/autumn", "https://shop.example/members")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def prepare(url: str, recipients: int) -> tuple[int, int, list[int]]:

@@ -16,6 +16,7 @@ import logging
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from loyalmail import sql
 
@@ -47,6 +48,36 @@ class Event:
             self.reason,
             self.occurred_at,
         )
+
+
+class RecipientRef(Protocol):
+    """A signed token's subject: tracking.tokens.TokenData, campaigns' TokenRecipient."""
+
+    @property
+    def merchant_id(self) -> int: ...
+    @property
+    def campaign_id(self) -> int: ...
+    @property
+    def recipient_id(self) -> int: ...
+
+
+def event_for(
+    ref: RecipientRef,
+    kind: str,
+    occurred_at: datetime,
+    *,
+    link: int | None = None,
+    reason: str = "",
+) -> Event:
+    return Event(
+        merchant_id=ref.merchant_id,
+        campaign_id=ref.campaign_id,
+        recipient_id=ref.recipient_id,
+        kind=kind,
+        occurred_at=occurred_at,
+        link=link,
+        reason=reason,
+    )
 
 
 def insert_statement(rows: int) -> str:

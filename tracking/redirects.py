@@ -42,15 +42,7 @@ async def _record(
         sent = await campaigns.sent_at(data.merchant_id, data.campaign_id, data.recipient_id)
         seconds = None if sent is None else (now - sent).total_seconds()
     reason = machine_reason(kind, request.method, request.headers.get("user-agent", ""), seconds)
-    event = events.Event(
-        merchant_id=data.merchant_id,
-        campaign_id=data.campaign_id,
-        recipient_id=data.recipient_id,
-        kind=kind,
-        occurred_at=now,
-        link=link,
-        reason=reason,
-    )
+    event = events.event_for(data, kind, now, link=link, reason=reason)
     try:
         await events.record(event)
     except Exception as exc:

@@ -18,36 +18,30 @@ from tracking.tables import TrackingEvent
 
 _SCOPE = "merchant = {} AND campaign = {} AND recipient > 0"
 
-#: People's opens and clicks (a click counts as an open), and the machines' opens.
-TOTALS = f"""
+#: Every per-person figure in one pass over the campaign's events, grouped by recipient:
+#: people's opens and clicks (a click counts as an open: images may be blocked), recipients
+#: whose only opens were machines', and those whose latest word was "unsubscribe" (an undo
+#: within the hour takes it back).
+SUMMARY = f"""
 SELECT
-  COUNT(DISTINCT CASE WHEN NOT machine AND kind IN ('open', 'click') THEN recipient END)
-    AS unique_opens,
-  COUNT(DISTINCT CASE WHEN NOT machine AND kind = 'click' THEN recipient END) AS unique_clicks,
-  COUNT(CASE WHEN NOT machine AND kind = 'open' THEN 1 END) AS opens,
-  COUNT(CASE WHEN NOT machine AND kind = 'click' THEN 1 END) AS clicks
-FROM tracking_event WHERE {_SCOPE} AND kind IN ('open', 'click')
-"""  # noqa: S608 - fixed SQL only
-
-#: Recipients whose every open or click was a machine's, with at least one open.
-MACHINE_ONLY = f"""
-SELECT COUNT(*) AS n FROM (
-  SELECT recipient FROM tracking_event WHERE {_SCOPE} AND kind IN ('open', 'click')
-  GROUP BY recipient
-  HAVING MIN(CASE WHEN machine THEN 1 ELSE 0 END) = 1
-     AND MAX(CASE WHEN kind = 'open' THEN 1 ELSE 0 END) = 1
-) machines_only
-"""  # noqa: S608 - fixed SQL only
-
-#: Recipients whose latest say was "unsubscribe" (an undo within the hour takes it back).
-UNSUBSCRIBES = f"""
-SELECT COUNT(*) AS n FROM (
+  COUNT(CASE WHEN people_seen > 0 THEN 1 END) AS unique_opens,
+  COUNT(CASE WHEN people_clicks > 0 THEN 1 END) AS unique_clicks,
+  SUM(people_opens) AS opens,
+  SUM(people_clicks) AS clicks,
+  COUNT(CASE WHEN people_seen = 0 AND machine_opens > 0 THEN 1 END) AS machine_opens,
+  COUNT(CASE WHEN left_at IS NOT NULL AND (back_at IS NULL OR back_at < left_at) THEN 1 END)
+    AS unsubscribes
+FROM (
   SELECT recipient,
+         COUNT(CASE WHEN NOT machine AND kind IN ('open', 'click') THEN 1 END) AS people_seen,
+         COUNT(CASE WHEN NOT machine AND kind = 'open' THEN 1 END) AS people_opens,
+         COUNT(CASE WHEN NOT machine AND kind = 'click' THEN 1 END) AS people_clicks,
+         COUNT(CASE WHEN machine AND kind = 'open' THEN 1 END) AS machine_opens,
          MAX(CASE WHEN kind = 'unsubscribe' THEN id END) AS left_at,
          MAX(CASE WHEN kind = 'resubscribe' THEN id END) AS back_at
-  FROM tracking_event WHERE {_SCOPE} AND kind IN ('unsubscribe', 'resubscribe')
+  FROM tracking_event WHERE {_SCOPE}
   GROUP BY recipient
-) says WHERE left_at IS NOT NULL AND (back_at IS NULL OR back_at < left_at)
+) per_recipient
 """  # noqa: S608 - fixed SQL only
 
 PER_LINK = f"""
@@ -86,9 +80,7 @@ async def _one(sql: str, merchant_id: int, campaign_id: int) -> dict[str, int]:
 async def campaign_report(merchant_id: int, campaign_id: int) -> CampaignReport:
     """NotFound for another merchant's campaign (progress checks it first)."""
     sent = await progress(merchant_id, campaign_id)
-    totals = await _one(TOTALS, merchant_id, campaign_id)
-    machines = (await _one(MACHINE_ONLY, merchant_id, campaign_id))["n"]
-    unsubscribes = (await _one(UNSUBSCRIBES, merchant_id, campaign_id))["n"]
+    totals = await _one(SUMMARY, merchant_id, campaign_id)
     late = await late_counts(merchant_id, campaign_id)
     urls = await campaigns.campaign_links(merchant_id, campaign_id)
     per_link = {
@@ -131,13 +123,13 @@ async def campaign_report(merchant_id: int, campaign_id: int) -> CampaignReport:
         complaints=late.get("complaint", 0),
         unique_opens=totals["unique_opens"],
         open_rate=_rate(totals["unique_opens"], delivered),
-        machine_opens=machines,
+        machine_opens=totals["machine_opens"],
         opens=totals["opens"],
         unique_clicks=totals["unique_clicks"],
         click_rate=_rate(totals["unique_clicks"], delivered),
         click_to_open_rate=_rate(totals["unique_clicks"], totals["unique_opens"]),
         clicks=totals["clicks"],
-        unsubscribes=unsubscribes,
+        unsubscribes=totals["unsubscribes"],
         links=links,
         activity=activity,
     )

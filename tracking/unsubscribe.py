@@ -55,15 +55,7 @@ def _client(request: Request) -> dict[str, str]:
 
 async def _event(found: campaigns.TokenRecipient, kind: str) -> None:
     """The campaign report's unsubscribes (an undo within the hour takes one back)."""
-    await events.record(
-        events.Event(
-            merchant_id=found.merchant_id,
-            campaign_id=found.campaign_id,
-            recipient_id=found.recipient_id,
-            kind=kind,
-            occurred_at=datetime.now(UTC),
-        )
-    )
+    await events.record(events.event_for(found, kind, datetime.now(UTC)))
 
 
 async def _is_one_click(request: Request) -> bool:

@@ -32,10 +32,6 @@ def on_erasure(name: str, step: ErasureStep) -> None:
     _steps[name] = step
 
 
-def registered() -> list[str]:
-    return sorted(_steps)
-
-
 async def run_steps(erased: ErasedCustomer) -> None:
     """Every registered step, on the caller's open transaction."""
     for name in sorted(_steps):

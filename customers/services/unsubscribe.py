@@ -48,14 +48,12 @@ async def describe_unsubscribe(merchant_id: int, customer_id: int | None) -> Uns
     """Reads only. ``customer_id`` None is a test send's sample person: the shop's language,
     and always "subscribed" so the page can be tried out."""
     merchant = await accounts.get_merchant(merchant_id)
-    locale: str = merchant.default_locale
-    subscribed = True
+    wanted, subscribed = "", True
     if customer_id is not None:
         row = await customer_row(merchant_id, customer_id)
-        locale = recipient_locale(row["locale"], merchant.default_locale)
-        subscribed = bool(row["subscribed"])
+        wanted, subscribed = str(row["locale"] or ""), bool(row["subscribed"])
     return UnsubscribePage(
-        locale=recipient_locale(locale),
+        locale=recipient_locale(wanted, merchant.default_locale),
         subscribed=subscribed,
         shop_name=merchant.name,
         logo_url=merchant.logo_url,
