@@ -50,3 +50,11 @@ async def apply_import(merchant_id: int, job_id: int) -> None:
     from customers.services.imports import apply
 
     await apply(merchant_id, job_id)
+
+
+@dramatiq.actor(queue_name="default", max_retries=3, min_backoff=5_000, max_backoff=60_000)
+async def end_due_pauses() -> None:
+    """Periodic: subscribe again the recipients whose chosen pause has passed."""
+    from customers.services.preferences import end_due_pauses as end_pauses
+
+    await end_pauses()

@@ -166,3 +166,30 @@ def is_unique_violation(exc: BaseException) -> bool:
     either driver here."""
     name = type(exc).__name__
     return name == "UniqueViolationError" or "UNIQUE constraint failed" in str(exc)
+
+
+# --- pauses (customers.services.preferences) ---------------------------------------------
+# loyalmail.sql statements: sqlite3's "?" placeholders.
+
+#: Subscribe again the next chunk of addresses whose pause has passed: only confirmed,
+#: unsuppressed ones (the earlier opt-in still stands for them). Arguments: now (updated_at),
+#: now (due), chunk size, now (re-checked on the row the UPDATE locks, so two jobs at once
+#: resume each row once).
+RESUME_DUE_PAUSES = """
+UPDATE customer SET subscribed = TRUE, paused_until = NULL, unsubscribed_at = NULL,
+                    updated_at = ?
+WHERE id IN (
+  SELECT id FROM customer
+  WHERE paused_until IS NOT NULL AND paused_until <= ?
+    AND email_status = 'verified' AND suppressed = FALSE AND subscribed = FALSE
+  ORDER BY id LIMIT ?
+) AND paused_until IS NOT NULL AND paused_until <= ?
+RETURNING id, merchant, email
+"""
+
+#: What is left of passed pauses (suppressed or unconfirmed meanwhile): the pause ends, the
+#: address stays out. Arguments: now (updated_at), now (due).
+DROP_PASSED_PAUSES = """
+UPDATE customer SET paused_until = NULL, updated_at = ?
+WHERE paused_until IS NOT NULL AND paused_until <= ?
+"""

@@ -15,8 +15,12 @@ CustomerType = Literal["loyal", "member", "non_member"]
 EmailStatus = Literal["unverified", "pending", "verified"]
 Gender = Literal["female", "male", "diverse", ""]
 #: "unsubscribe" is the unsubscribe link of a campaign message (the column holds 12 characters).
-ConsentSource = Literal["form", "qr", "import", "marketer", "api", "link", "unsubscribe"]
-ConsentAction = Literal["requested", "confirmed", "withdrawn", "resubscribed"]
+#: "preferences" is the recipient's preference page (pause, leave, ask for erasure).
+ConsentSource = Literal[
+    "form", "qr", "import", "marketer", "api", "link", "unsubscribe", "preferences"
+]
+#: "paused" and "resumed": a pause the recipient chose on the preference page, and its end.
+ConsentAction = Literal["requested", "confirmed", "withdrawn", "resubscribed", "paused", "resumed"]
 PurchaseKind = Literal["purchase", "refund", "exchange"]
 CUSTOMER_TYPES: tuple[str, ...] = ("loyal", "member", "non_member")
 #: The customer's own fields as a marketer edits them and an import file carries them, in the
@@ -135,6 +139,10 @@ class CustomerOut(msgspec.Struct, kw_only=True):
     last_purchase_at: datetime | None
     #: When the last opt-in e-mail went out (None: not sent yet, e.g. still queued).
     optin_sent_at: datetime | None = None
+    #: Newsletters paused by the recipient until then (unsubscribed meanwhile).
+    paused_until: datetime | None = None
+    #: When the recipient asked to be erased (the preference page); the marketer erases.
+    erasure_requested_at: datetime | None = None
 
 
 SortKey = Literal[
@@ -157,6 +165,8 @@ class CustomerQuery(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     customer_type: CustomerType | None = None
     email_status: EmailStatus | None = None
     subscribed: bool | None = None
+    #: Only customers who asked to be erased (True) or who did not (False).
+    erasure_requested: bool | None = None
     gender: Gender | None = None
     country: CountryCode | None = None
     city: Annotated[str, msgspec.Meta(max_length=100)] | None = None

@@ -46,6 +46,11 @@ class Customer(Table, tablename="customer"):
     source = Varchar(length=12, default="marketer")
     custom_fields = JSONB(default="{}")  # JSONB on PostgreSQL: see the 2026-11-25 migration
     optin_sent_at = Timestamptz(null=True, default=None)
+    #: The recipient paused newsletters until then (preference page): unsubscribed meanwhile,
+    #: subscribed again by a periodic job when it passes (customers.services.preferences).
+    paused_until = Timestamptz(null=True, default=None)
+    #: The recipient asked for erasure on the preference page; the marketer erases.
+    erasure_requested_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(default=TimestamptzNow())
     updated_at = Timestamptz(default=TimestamptzNow())
     # Derived from purchases, recomputed in the purchase's transaction: lists sort by them and

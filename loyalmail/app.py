@@ -53,6 +53,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from segments.page_controllers import SegmentPagesController
     from templates.controllers import MediaApiController, MediaFilesController
     from tracking.controllers import WebVersionController
+    from tracking.preferences import PreferencesController
     from tracking.redirects import ClickController, OpenController
     from tracking.report_controllers import ReportApiController, ReportPagesController
     from tracking.unsubscribe import UnsubscribeController
@@ -84,6 +85,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         MediaFilesController,
         WebVersionController,
         UnsubscribeController,
+        PreferencesController,
         create_static_files_router(path="/static", directories=[ROOT / "loyalmail" / "static"]),
     ]
 

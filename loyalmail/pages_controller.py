@@ -55,6 +55,8 @@ LABELS: dict[str, dict[str, str]] = {
         "confirmed": _("Confirmed"),
         "withdrawn": _("Withdrawn"),
         "resubscribed": _("Re-subscribed"),
+        "paused": _("Paused by the recipient"),
+        "resumed": _("Pause ended"),
     },
     "source": {
         "form": _("Sign-up form"),
@@ -64,6 +66,7 @@ LABELS: dict[str, dict[str, str]] = {
         "api": _("API"),
         "link": _("Confirmation link"),
         "unsubscribe": _("Unsubscribe link"),
+        "preferences": _("Preference page"),
     },
     "import_status": {
         "uploaded": _("Uploaded"),

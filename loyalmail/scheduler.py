@@ -31,6 +31,7 @@ PERIODIC_JOBS = [
     PeriodicJob("quota.actors", "monthly_quota_job", 300.0),
     PeriodicJob("campaigns.actors", "start_due_campaigns", 15.0),
     PeriodicJob("campaigns.actors", "reconcile_sends", 20.0),
+    PeriodicJob("customers.actors", "end_due_pauses", 600.0),
 ]
 
 

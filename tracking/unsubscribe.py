@@ -33,7 +33,7 @@ _CSP = (
     "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
-_HEADERS = [
+HEADERS = [
     ResponseHeader(name="Content-Security-Policy", value=_CSP),
     ResponseHeader(name="Referrer-Policy", value="no-referrer"),
     ResponseHeader(name="Cache-Control", value="no-store"),
@@ -46,14 +46,14 @@ _BAD_REQUEST = (
 )
 
 
-def _client(request: Request) -> dict[str, str]:
+def client_of(request: Request) -> dict[str, str]:
     return {
         "ip": request.client.host if request.client else "",
         "user_agent": request.headers.get("user-agent", ""),
     }
 
 
-async def _event(found: campaigns.TokenRecipient, kind: str) -> None:
+async def record_event(found: campaigns.TokenRecipient, kind: str) -> None:
     """The campaign report's unsubscribes (an undo within the hour takes one back)."""
     await events.record(events.event_for(found, kind, datetime.now(UTC)))
 
@@ -68,7 +68,7 @@ async def _is_one_click(request: Request) -> bool:
 class UnsubscribeController(Controller):
     path = "/r/unsubscribe"
     include_in_schema = False
-    response_headers = _HEADERS
+    response_headers = HEADERS
 
     @get("/{token:str}")
     async def show(self, request: Request, token: FromPath[str]) -> Template:
@@ -87,9 +87,9 @@ class UnsubscribeController(Controller):
                 return Response(_BAD_REQUEST, status_code=400, media_type="text/plain")
             if found.customer_id is not None:  # a test send has no one to unsubscribe
                 if await service.unsubscribe(
-                    found.merchant_id, found.customer_id, **_client(request)
+                    found.merchant_id, found.customer_id, **client_of(request)
                 ):
-                    await _event(found, "unsubscribe")
+                    await record_event(found, "unsubscribe")
             shown = await service.describe_unsubscribe(found.merchant_id, found.customer_id)
         except NotFound:
             return invalid_link(request)
@@ -102,10 +102,10 @@ class UnsubscribeController(Controller):
             outcome: service.Resubscribed = "resubscribed"
             if found.customer_id is not None:
                 outcome = await service.resubscribe(
-                    found.merchant_id, found.customer_id, **_client(request)
+                    found.merchant_id, found.customer_id, **client_of(request)
                 )
                 if outcome == "resubscribed":
-                    await _event(found, "resubscribe")
+                    await record_event(found, "resubscribe")
             shown = await service.describe_unsubscribe(found.merchant_id, found.customer_id)
         except NotFound:
             return invalid_link(request)

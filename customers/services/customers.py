@@ -118,6 +118,8 @@ def customer_out(row: Mapping[str, Any], *, exponent: int = 2) -> CustomerOut:
         first_purchase_at=row["first_purchase_at"],
         last_purchase_at=row["last_purchase_at"],
         optin_sent_at=row.get("optin_sent_at"),
+        paused_until=row.get("paused_until"),
+        erasure_requested_at=row.get("erasure_requested_at"),
     )
 
 
@@ -289,6 +291,9 @@ async def update_customer(
         changes.update(subscribed=False, unsubscribed_at=moment)
         events.append(("withdrawn", address))
         stays_subscribed = False
+    if wants_subscribed is not None and current["paused_until"] is not None:
+        # The marketer decides now: a recipient's pause must not undo it later.
+        changes["paused_until"] = None
 
     if new_email is not None:
         cleaned, key = normalize_email(new_email)
@@ -421,6 +426,9 @@ def _conditions(merchant: MerchantOut, query: CustomerQuery) -> list[Any]:
             conditions.append(getattr(Customer, name) == value)
     if query.subscribed is not None:
         conditions.append(Customer.subscribed == query.subscribed)
+    if query.erasure_requested is not None:
+        asked = Customer.erasure_requested_at
+        conditions.append(asked.is_not_null() if query.erasure_requested else asked.is_null())
     # City and postal code filter exactly but without regard to case or surrounding spaces.
     if query.city is not None and query.city.strip():
         conditions.append(WhereRaw("lower(city) = {}", query.city.strip().lower()))

@@ -42,6 +42,8 @@ class UnsubscribePage(msgspec.Struct, kw_only=True):
     brand_color: str
     privacy_policy_url: str
     website_url: str
+    #: The shop's, for the dates a page shows.
+    time_zone: str
 
 
 async def describe_unsubscribe(merchant_id: int, customer_id: int | None) -> UnsubscribePage:
@@ -60,6 +62,7 @@ async def describe_unsubscribe(merchant_id: int, customer_id: int | None) -> Uns
         brand_color=merchant.brand_color,
         privacy_policy_url=merchant.privacy_policy_url,
         website_url=merchant.website_url,
+        time_zone=merchant.time_zone,
     )
 
 
