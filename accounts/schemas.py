@@ -42,6 +42,11 @@ class Brand(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     time_zone: Annotated[str, msgspec.Meta(max_length=64)] = "UTC"
     currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")] = "EUR"
     brand_color: Color = "#1f6feb"
+    #: UTM parameters on the newsletters' links to the shop's website.
+    utm_enabled: bool = False
+    utm_source: Annotated[str, msgspec.Meta(max_length=100, pattern=r"^[A-Za-z0-9._-]*$")] = (
+        "newsletter"
+    )
 
 
 class MerchantOut(Brand, kw_only=True):

@@ -36,6 +36,10 @@ class Merchant(Table, tablename="merchant"):
     time_zone = Varchar(length=64, default="UTC")
     currency = Varchar(length=3, default="EUR")
     brand_color = Varchar(length=7, default="#1f6feb")
+    #: Add utm_source / utm_medium / utm_campaign to newsletter links to the shop's website
+    #: (campaigns.services.utm).
+    utm_enabled = Boolean(default=False)
+    utm_source = Varchar(length=100, default="newsletter")
     created_at = Timestamptz(default=TimestamptzNow())
 
 

@@ -20,7 +20,7 @@ from campaigns.schemas import ScheduleRequest, SendProgress
 from campaigns.sending import queries as q
 from campaigns.sending.control import enqueue_batches, move
 from campaigns.sending.progress import as_moment, progress
-from campaigns.services import links
+from campaigns.services import links, utm
 from campaigns.services.drafts import campaign_row, check_campaign
 from campaigns.services.previews import compile_for, saved_content
 from loyalmail import database, sql
@@ -132,6 +132,13 @@ async def dispatch(
     select, params = await segments.audience_query(merchant_id, _audience_ref(row), now=moment)
     # The links the click redirects may lead to, numbered as every language's message has them.
     tracked_links = compile_for(merchant, saved_content(row), merchant.default_locale).links
+    if merchant.utm_enabled:
+        tracked_links = utm.tag_links(
+            tracked_links,
+            source=merchant.utm_source,
+            campaign=utm.campaign_slug(str(row["name"]), campaign_id),
+            website_url=merchant.website_url,
+        )
     settings = get_settings()
 
     async def attempt() -> tuple[int, list[int]] | None:

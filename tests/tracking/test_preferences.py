@@ -18,7 +18,7 @@ from tracking.tables import TrackingEvent
 
 
 def prefs(sent: Sent, **changes: int) -> str:
-    return link(sent, **changes).replace("/r/unsubscribe/", "/r/preferences/")
+    return link(sent, "unsubscribe", **changes).replace("/r/unsubscribe/", "/r/preferences/")
 
 
 def consent(log: list[dict[str, Any]]) -> list[tuple[str, str]]:
