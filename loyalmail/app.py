@@ -54,7 +54,6 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from templates.controllers import MediaApiController, MediaFilesController
     from tracking.controllers import WebVersionController
     from tracking.preferences import PreferencesController
-    from tracking.redirects import ClickController, OpenController
     from tracking.report_controllers import ReportApiController, ReportPagesController
     from tracking.unsubscribe import UnsubscribeController
 
@@ -75,8 +74,6 @@ def route_handlers() -> list[ControllerRouterHandler]:
         CampaignApiController,
         CampaignPagesController,
         BounceWebhookController,
-        OpenController,
-        ClickController,
         ReportApiController,
         ReportPagesController,
         QuotaApiController,
@@ -111,12 +108,12 @@ async def _close_pool() -> None:
 def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Litestar:
     settings = settings or get_settings()
     from loyalmail.i18n import LocaleMiddleware
+    from tracking.redirects import TrackingFastPath
 
     template_engine_dirs: list[Path | os.PathLike[Any] | str] = [d for d in PAGE_DIRS if d.is_dir()]
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers(),
         middleware=[
-            PublicRateLimit,
             DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS),
             LocaleMiddleware,
         ],
@@ -138,3 +135,7 @@ def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Li
         response_cache_config=ResponseCacheConfig(),
         debug=False,
     )
+    # In front of the router, not a route middleware: the rate limits cover every /r/ path
+    # (a made-up one too), and the pixel and the click are answered before routing.
+    app.asgi_handler = PublicRateLimit(TrackingFastPath(app.asgi_handler))
+    return app

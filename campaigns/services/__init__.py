@@ -19,7 +19,13 @@ from campaigns.services.previews import (
     sample_recipient,
     web_version,
 )
-from campaigns.services.recipients import TokenRecipient, frozen_customer, sent_at, token_recipient
+from campaigns.services.recipients import (
+    TokenRecipient,
+    frozen_customer,
+    sent_at,
+    sent_times,
+    token_recipient,
+)
 
 __all__ = [
     "brand_frame",
@@ -37,6 +43,7 @@ __all__ = [
     "frozen_customer",
     "link_url",
     "sent_at",
+    "sent_times",
     "token_recipient",
     "TokenRecipient",
     "update_campaign",

@@ -120,11 +120,21 @@ async def test_a_click_never_leaves_the_campaigns_links(
         f"/r/c/{token}//evil.example",
         "/r/c//evil.example/0",
         "/r/o/" + token + ".gif",  # a click token as a pixel
+        f"/r/c/{token}/0/more",  # the pixel and click paths are answered before routing:
+        f"/r/c/{token}/00000000",  # any other shape is refused by them, not passed on
+        f"/r/c/{token}/0x1",
+        f"/r/c/{token}",
+        "/r/o/",
+        f"/r/o/{token}.gif/x",
     ]
     for path in bad:
         answer = await client.get(path, follow_redirects=False)
         assert answer.status_code == 404, path
         assert "location" not in answer.headers, path
+        assert answer.headers["cache-control"] == "no-store, private"
+    for method in ("POST", "PUT", "DELETE"):
+        refused = await client.request(method, click, follow_redirects=False)
+        assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
     assert len(await events_of(campaign_id)) == 1  # only the first click
 
 
