@@ -230,6 +230,18 @@ def _part(message: EmailMessage, subtype: str) -> str:
         return body.get_payload(decode=True).decode("utf-8", "replace")  # type: ignore[union-attr]
 
 
+def one_click_url(message: EmailMessage, base_url: str) -> str:
+    """The message's RFC 8058 unsubscribe URL if it is this installation's own (a caught
+    message is foreign content: the outbox never posts to a URL it did not make); else ""."""
+    if "List-Unsubscribe=One-Click" not in str(message.get("List-Unsubscribe-Post", "")):
+        return ""
+    own = base_url.rstrip("/") + "/r/unsubscribe/"
+    for url in re.findall(r"<([^>]+)>", str(message.get("List-Unsubscribe", ""))):
+        if url.startswith(own) and "/" not in url[len(own) :]:
+            return str(url)
+    return ""
+
+
 class ShellPagesController(Controller):
     include_in_schema = False
 
@@ -284,5 +296,6 @@ class ShellPagesController(Controller):
             checks=await asyncio.to_thread(mail_checks.check, raw, message),
             html=_part(message, "html"),
             text=_part(message, "plain"),
+            one_click=one_click_url(message, settings.base_url),
             headers=[(k, str(v)) for k, v in message.items()],
         )

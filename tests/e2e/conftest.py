@@ -73,21 +73,28 @@ def read_text(path: str | Path) -> str:
     return Path(path).read_text(encoding="utf-8-sig")
 
 
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
 @pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[object]:
+async def playwright() -> AsyncIterator[object]:
+    """Playwright itself, for a test that launches a browser with switches of its own."""
     _require_chromium()
     from playwright.async_api import async_playwright
 
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+    async with async_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+async def browser(playwright: object) -> AsyncIterator[object]:
+    chromium = await playwright.chromium.launch(  # type: ignore[attr-defined]
+        executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS
+    )
+    try:
+        yield chromium
+    finally:
+        await chromium.close()
 
 
 @pytest.fixture

@@ -376,7 +376,8 @@ async def test_outbox_shows_caught_mail_sandboxed(
     mail_id = re.search(r'href="/outbox/([0-9a-f-]+)"', listing.text)
     assert mail_id
     detail = await client.get(f"/outbox/{mail_id.group(1)}")
-    assert 'sandbox=""' in detail.text and "srcdoc=" in detail.text
+    assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in detail.text
+    assert "srcdoc=" in detail.text and "allow-scripts" not in detail.text
     assert '<script>alert("pwned")</script>' not in detail.text
     assert "Plain words for the reader." in detail.text
     assert 'data-check="dkim-unsigned"' in detail.text
