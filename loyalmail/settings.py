@@ -106,6 +106,9 @@ class Settings:
     #: address budget is large: mail providers' image proxies fetch for all their users.
     public_rate_per_ip: int = 6000
     public_rate_per_token: int = 60
+    #: Sign-ups per minute from one client address on the public sign-up pages (each may
+    #: create a customer and send an e-mail), in each web process; 0: no limit.
+    signup_rate_per_ip: int = 10
 
     @property
     def effective_database_url(self) -> str:
