@@ -36,7 +36,7 @@ class Settings:
     #: Earlier secret keys, comma-separated: links in e-mails already sent keep working after
     #: a rotation (they verify with any of these; new ones are signed with secret_key).
     previous_secret_keys: str = ""
-    #: Public base URL used in e-mails (opt-in links).
+    #: Public base URL used in e-mails (opt-in links) and in the sign-up page's QR code.
     base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = 8000
