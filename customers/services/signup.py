@@ -188,14 +188,19 @@ async def _again(
     if await _asked_recently(merchant.id, row):
         log.info("sign-up of merchant %s: customer %s asked recently", merchant.id, customer_id)
         return "repeated_too_soon"
-    await consent.request_optin(
-        merchant.id,
-        customer_id,
-        source="qr" if source == "qr" else "form",
-        ip=ip,
-        user_agent=user_agent,
-        wording_version=SIGNUP_WORDING_VERSION,
-    )
+    try:
+        await consent.request_optin(
+            merchant.id,
+            customer_id,
+            source="qr" if source == "qr" else "form",
+            ip=ip,
+            user_agent=user_agent,
+            wording_version=SIGNUP_WORDING_VERSION,
+        )
+    except Conflict:
+        # Confirmed a moment ago (their link, in another tab): the same quiet answer, or the
+        # refusal would tell the visitor that this address is a subscriber.
+        return "confirmed_already"
     log.info("sign-up of merchant %s: customer %s asked again", merchant.id, customer_id)
     return "requested"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import pytest
 import qrcode
 from babel.messages.pofile import read_po
 
@@ -231,6 +232,24 @@ async def test_an_unsubscribed_address_can_sign_up_again_through_the_optin(
     await client.post(urlparse(link_in(second)).path)
     back = await customers.get_customer(merchant.id, created.id)
     assert back.subscribed and back.email_status == "verified"
+
+
+async def test_a_confirmation_racing_the_sign_up_still_gets_the_quiet_answer(
+    merchant: MerchantOut, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from customers.schemas import SignupCreate
+    from customers.services import consent
+    from loyalmail.errors import Conflict
+
+    address = f"race.{merchant.slug}@example.com"
+    await customers.create_customer(merchant.id, CustomerCreate(email=address, send_optin=False))
+
+    async def confirmed_meanwhile(*args: object, **kwargs: object) -> None:
+        raise Conflict("This address is confirmed already; no confirmation e-mail is needed.")
+
+    monkeypatch.setattr(consent, "request_optin", confirmed_meanwhile)
+    data = SignupCreate(email=address, consent=True)
+    assert await signup.sign_up(merchant.slug, data) == "confirmed_already"
 
 
 # --- the page itself ---------------------------------------------------------------------
