@@ -90,6 +90,25 @@ class CustomerCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     send_optin: bool = True
 
 
+#: How a visitor reached the public sign-up page: its address, or the printed QR code.
+SignupSource = Literal["form", "qr"]
+
+
+class SignupCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """What a visitor enters on the merchant's public sign-up page (customers.services.signup).
+    Only these fields: everything else about a customer is the marketer's to set."""
+
+    email: Annotated[str, msgspec.Meta(max_length=254)]
+    first_name: Name = ""
+    last_name: Name = ""
+    birth_date: date | None = None
+    locale: LocaleCode = ""
+    postal_code: PostalCode = ""
+    #: The consent box: nothing is stored without it.
+    consent: bool = False
+    source: SignupSource = "form"
+
+
 class CustomerUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Only the fields present are changed. E-mail status changes only through opt-in."""
 

@@ -46,6 +46,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from customers.controllers.imports import ImportApiController
     from customers.controllers.optin import OptinController
     from customers.controllers.pages import CustomerPagesController
+    from customers.controllers.signup import SignupController
+    from customers.controllers.signup_pages import SignupPagesController
     from loyalmail.health import health
     from loyalmail.pages_controller import LanguageController, ShellPagesController
     from quota.controllers import OperatorQuotaController, QuotaApiController
@@ -65,9 +67,11 @@ def route_handlers() -> list[ControllerRouterHandler]:
         ShellPagesController,
         SettingsPagesController,
         CustomerPagesController,
+        SignupPagesController,
         ImportPagesController,
         CustomerApiController,
         OptinController,
+        SignupController,
         ImportApiController,
         SegmentApiController,
         SegmentPagesController,

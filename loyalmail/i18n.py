@@ -89,6 +89,20 @@ def browser_recipient_locale(accept_language: str) -> str:
     return _negotiate(accept_language, RECIPIENT_LOCALES)
 
 
+def visitor_recipient_locale(asked: str, accept_language: str, fallback: str) -> str:
+    """The language of a page for a visitor nobody knows yet (the sign-up form): the one
+    picked with ``?lang=``, else the first of the browser's languages we speak (any region:
+    "fr-CA" → "fr", "no" → "nb", "sr-Latn-RS" → "sr"), else the shop's (``fallback``)."""
+    if asked in RECIPIENT_LOCALES:
+        return asked
+    for part in accept_language.split(","):
+        base = part.split(";")[0].strip().replace("-", "_").split("_")[0].lower()
+        base = "nb" if base in ("no", "nn") else base
+        if base in RECIPIENT_LOCALES:
+            return base
+    return recipient_locale(fallback)
+
+
 def _negotiate(accept_language: str, available: tuple[str, ...]) -> str:
     wanted = [part.split(";")[0].strip().replace("-", "_") for part in accept_language.split(",")]
     return negotiate_locale([w for w in wanted if w], list(available)) or DEFAULT_LOCALE

@@ -11,6 +11,11 @@ network round trip on the pixel's hot path. With several web processes behind a 
 each holds its own count, so the installation's budget is that many times larger.
 The per-address budget is generous on purpose: Google's and Apple's image proxies fetch
 every pixel of their users from a handful of addresses.
+
+The sign-up form (``/r/signup/<slug>``) is different: its path names a shop, not a
+recipient, so it has no per-token budget (that would let anyone close a shop's page for all
+its visitors), and its POSTs — each may create a customer and send an e-mail — have their
+own small budget per address (``signup_rate_per_ip``; people sign up once, scripts do not).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from loyalmail.settings import get_settings
 
 #: The paths under the limits.
 PREFIX = "/r/"
+#: The sign-up form's paths: no token in them, and a budget of their own for POSTs.
+SIGNUP_PREFIX = "/r/signup/"
 WINDOW_SECONDS = 60.0
 
 
@@ -57,6 +64,8 @@ class WindowCounter:
 
 def token_of(path: str) -> str:
     """``/r/<kind>/<token>[/…]``: the token ("" when there is none)."""
+    if path.startswith(SIGNUP_PREFIX):
+        return ""  # a shop's slug, the same for all its visitors
     parts = path.split("/")
     return parts[3] if len(parts) > 3 else ""
 
@@ -71,6 +80,7 @@ class PublicRateLimit:
         settings = get_settings()
         self.per_ip = _counter(settings.public_rate_per_ip)
         self.per_token = _counter(settings.public_rate_per_token)
+        self.signups_per_ip = _counter(settings.signup_rate_per_ip)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -79,9 +89,16 @@ class PublicRateLimit:
             return
         now = time.monotonic()
         client = scope.get("client")
+        address = client[0] if client else ""
         waits = []
         if self.per_ip is not None:
-            waits.append(self.per_ip.allow(client[0] if client else "", now))
+            waits.append(self.per_ip.allow(address, now))
+        if (
+            self.signups_per_ip is not None
+            and scope.get("method") == "POST"
+            and path.startswith(SIGNUP_PREFIX)
+        ):
+            waits.append(self.signups_per_ip.allow(address, now))
         token = token_of(path)
         if self.per_token is not None and token:
             waits.append(self.per_token.allow(token, now))

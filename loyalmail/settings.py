@@ -36,7 +36,7 @@ class Settings:
     #: Earlier secret keys, comma-separated: links in e-mails already sent keep working after
     #: a rotation (they verify with any of these; new ones are signed with secret_key).
     previous_secret_keys: str = ""
-    #: Public base URL used in e-mails (opt-in links).
+    #: Public base URL used in e-mails (opt-in links) and in the sign-up page's QR code.
     base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = 8000
@@ -106,6 +106,9 @@ class Settings:
     #: address budget is large: mail providers' image proxies fetch for all their users.
     public_rate_per_ip: int = 6000
     public_rate_per_token: int = 60
+    #: Sign-ups per minute from one client address on the public sign-up pages (each may
+    #: create a customer and send an e-mail), in each web process; 0: no limit.
+    signup_rate_per_ip: int = 10
 
     @property
     def effective_database_url(self) -> str:

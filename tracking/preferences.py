@@ -22,8 +22,8 @@ from campaigns import services as campaigns
 from customers.services import preferences as service
 from loyalmail.auth import FORM_TYPES
 from loyalmail.errors import NotFound
-from loyalmail.recipient_pages import invalid_link, recipient_page
-from tracking.unsubscribe import HEADERS, client_of, record_event
+from loyalmail.recipient_pages import PUBLIC_PAGE_HEADERS, invalid_link, recipient_page
+from tracking.unsubscribe import client_of, record_event
 
 #: What a POST did, for the notice at the top of the page.
 Notice = str
@@ -67,7 +67,7 @@ async def _form(request: Request) -> dict[str, str]:
 class PreferencesController(Controller):
     path = "/r/preferences"
     include_in_schema = False
-    response_headers = HEADERS
+    response_headers = PUBLIC_PAGE_HEADERS
 
     @get("/{token:str}")
     async def show(self, request: Request, token: FromPath[str]) -> Template:

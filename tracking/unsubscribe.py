@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import ResponseHeader
 from litestar.params import FromPath
 from litestar.response import Template
 
@@ -25,20 +24,9 @@ from campaigns import services as campaigns
 from customers.services import unsubscribe as service
 from loyalmail.auth import FORM_TYPES
 from loyalmail.errors import NotFound
-from loyalmail.recipient_pages import invalid_link, recipient_page
+from loyalmail.recipient_pages import PUBLIC_PAGE_HEADERS, invalid_link, recipient_page
 from tracking import events
 
-#: The pages need no script; the only request they make is the button's POST to this site.
-_CSP = (
-    "default-src 'none'; img-src https: data:; style-src 'unsafe-inline'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
-HEADERS = [
-    ResponseHeader(name="Content-Security-Policy", value=_CSP),
-    ResponseHeader(name="Referrer-Policy", value="no-referrer"),
-    ResponseHeader(name="Cache-Control", value="no-store"),
-    ResponseHeader(name="X-Robots-Tag", value="noindex"),
-]
 _ONE_CLICK = ("List-Unsubscribe", "One-Click")
 _BAD_REQUEST = (
     "To unsubscribe, POST the form field List-Unsubscribe=One-Click (RFC 8058), "
@@ -68,7 +56,7 @@ async def _is_one_click(request: Request) -> bool:
 class UnsubscribeController(Controller):
     path = "/r/unsubscribe"
     include_in_schema = False
-    response_headers = HEADERS
+    response_headers = PUBLIC_PAGE_HEADERS
 
     @get("/{token:str}")
     async def show(self, request: Request, token: FromPath[str]) -> Template:

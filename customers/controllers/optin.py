@@ -12,13 +12,14 @@ from litestar.response import Template
 
 from customers.services import consent
 from loyalmail.errors import NotFound
-from loyalmail.recipient_pages import invalid_link, recipient_page
+from loyalmail.recipient_pages import PUBLIC_PAGE_HEADERS, invalid_link, recipient_page
 
 
 class OptinController(Controller):
     path = "/r/optin"
     opt = {"exclude_from_auth": True}
     include_in_schema = False
+    response_headers = PUBLIC_PAGE_HEADERS
 
     @get("/{token:str}")
     async def show(self, request: Request, token: FromPath[str]) -> Template:

@@ -110,8 +110,13 @@ async def request_optin(
     *,
     actor: str = "",
     source: ConsentSource = "marketer",
+    ip: str = "",
+    user_agent: str = "",
+    wording_version: str = OPTIN_WORDING_VERSION,
 ) -> CustomerOut:
-    """Ask the customer (again) to confirm their address: status pending, e-mail queued."""
+    """Ask the customer (again) to confirm their address: status pending, e-mail queued.
+    ``ip``, ``user_agent`` and ``wording_version`` describe who asked and what they agreed to
+    (the public sign-up form passes its own)."""
     merchant = await accounts.get_merchant(merchant_id)
     async with transaction():
         row = await customer_row(merchant_id, customer_id)
@@ -129,10 +134,10 @@ async def request_optin(
             "requested",
             source,
             row["email"],
-            "",
-            "",
+            ip,
+            user_agent,
             actor,
-            wording_version=OPTIN_WORDING_VERSION,
+            wording_version=wording_version,
         )
     enqueue_optin(customer_id)
     return customer_out(

@@ -188,9 +188,11 @@ async def create_customer(
     actor: str = "",
     ip: str = "",
     user_agent: str = "",
+    wording_version: str = OPTIN_WORDING_VERSION,
 ) -> CustomerOut:
     """Add a customer. With ``send_optin`` (the default) the address becomes ``pending`` and
     receives the double opt-in e-mail; it counts as a recipient only once confirmed.
+    ``wording_version`` names the text the customer agreed to (the sign-up form has its own).
 
     A suppressed (erased, bounced) address may come back only through such a fresh opt-in:
     without it the create is refused with :class:`Suppressed`.
@@ -242,7 +244,7 @@ async def create_customer(
                 ip,
                 user_agent,
                 actor,
-                wording_version=OPTIN_WORDING_VERSION,
+                wording_version=wording_version,
             )
     if data.send_optin:
         enqueue_optin(row["id"])
