@@ -2,7 +2,10 @@
 the activity chart has a variant per engine). Piccolo's ``{}`` placeholders.
 
 Every statement names the merchant and the campaign, and leaves out recipient 0 (test
-sends). The definitions the report and the campaign list share:
+sends). The events' index is (campaign, kind, recipient): a campaign's events of one kind
+come out of it in recipient order, which the lists of people walk page by page.
+
+The definitions, shared by the report, the campaign list and the lists of people:
 
 * opened: a person's open or click (a click counts as an open: images may be blocked);
 * clicked: a person's click;
@@ -11,6 +14,8 @@ sends). The definitions the report and the campaign list share:
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 _SCOPE = "merchant = {} AND campaign = {} AND recipient > 0"
 
@@ -71,3 +76,82 @@ def activity_sql(engine: str) -> str:
         f" FROM tracking_event WHERE {_SCOPE} AND kind IN ('open', 'click') AND NOT machine"
         f" GROUP BY {hour} ORDER BY 1"
     )
+
+
+# --- the lists of people ----------------------------------------------------------------------
+
+Activity = Literal["opened", "clicked", "unsubscribed", "machine_only"]
+ACTIVITIES: tuple[Activity, ...] = ("opened", "clicked", "unsubscribed", "machine_only")
+
+#: Another event of the same recipient (``e`` is the outer event).
+_SAME = "o.campaign = e.campaign AND o.recipient = e.recipient AND o.merchant = e.merchant"
+
+#: Per list: the event kinds that put a recipient on it, with the rule each event must pass.
+#: A recipient is on the list when one of its events passes (see the module's definitions).
+_MEMBERSHIP: dict[Activity, tuple[tuple[str, str], ...]] = {
+    "opened": (("open", "NOT e.machine"), ("click", "NOT e.machine")),
+    "clicked": (("click", "NOT e.machine"),),
+    # An unsubscribe that no later resubscribe took back.
+    "unsubscribed": (
+        (
+            "unsubscribe",
+            "NOT EXISTS (SELECT 1 FROM tracking_event o WHERE o.kind = 'resubscribe'"  # noqa: S608 - fixed SQL only
+            f" AND {_SAME} AND o.id > e.id)",
+        ),
+    ),
+    "machine_only": (
+        (
+            "open",
+            "e.machine AND NOT EXISTS (SELECT 1 FROM tracking_event o"  # noqa: S608 - fixed SQL only
+            f" WHERE o.kind IN ('open', 'click') AND {_SAME} AND NOT o.machine)",
+        ),
+    ),
+}
+
+#: The events whose time is the row's ``first_at``.
+_FIRST: dict[Activity, str] = {
+    "opened": "e.kind IN ('open', 'click') AND NOT e.machine",
+    "clicked": "e.kind = 'click' AND NOT e.machine",
+    "unsubscribed": "e.kind = 'unsubscribe'",
+    "machine_only": "e.kind = 'open' AND e.machine",
+}
+
+
+def _walk(kind: str, rule: str) -> str:
+    """A page of the recipients after ``{}`` with a ``kind`` event that passes ``rule``, in id
+    order: an index range scan that stops once the page is full (merchant, campaign, after,
+    limit)."""
+    return (
+        "SELECT DISTINCT e.recipient FROM tracking_event e"  # noqa: S608 - fixed SQL only
+        f" WHERE e.merchant = {{}} AND e.campaign = {{}} AND e.kind = '{kind}'"
+        f" AND e.recipient > {{}} AND {rule} ORDER BY e.recipient LIMIT {{}}"
+    )
+
+
+def people_sql(activity: Activity) -> tuple[str, int]:
+    """One page of a list of people with each one's figures, and how many walks it has.
+
+    Arguments: (merchant, campaign, after, limit) once per walk, then the page's limit, then
+    campaign and merchant. The page is the first ``limit`` recipients of the walks together
+    (each walk is cut at ``limit`` too); their figures come from their own events only, found
+    by (campaign, kind, recipient) lookups."""
+    walks = _MEMBERSHIP[activity]
+    members = " UNION ".join(
+        f"SELECT recipient FROM ({_walk(kind, rule)}) w{n}"  # noqa: S608 - fixed SQL only
+        for n, (kind, rule) in enumerate(walks)
+    )
+    sql = f"""
+WITH page AS ({members} ORDER BY recipient LIMIT {{}})
+SELECT e.recipient,
+       MIN(CASE WHEN {_FIRST[activity]} THEN e.occurred_at END) AS first_at,
+       COUNT(CASE WHEN e.kind = 'open' AND NOT e.machine THEN 1 END) AS opens,
+       COUNT(CASE WHEN e.kind = 'click' AND NOT e.machine THEN 1 END) AS clicks,
+       COUNT(CASE WHEN e.kind = 'open' AND e.machine THEN 1 END) AS machine_opens
+FROM page JOIN tracking_event e
+  ON e.campaign = {{}} AND e.kind IN ('open', 'click', 'unsubscribe')
+ AND e.recipient = page.recipient
+WHERE e.merchant = {{}}
+GROUP BY e.recipient
+ORDER BY e.recipient
+"""  # noqa: S608 - fixed SQL only
+    return sql, len(walks)

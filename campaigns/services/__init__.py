@@ -19,7 +19,14 @@ from campaigns.services.previews import (
     sample_recipient,
     web_version,
 )
-from campaigns.services.recipients import TokenRecipient, frozen_customer, sent_at, token_recipient
+from campaigns.services.recipients import (
+    RecipientPerson,
+    TokenRecipient,
+    frozen_customer,
+    recipient_people,
+    sent_at,
+    token_recipient,
+)
 
 __all__ = [
     "brand_frame",
@@ -31,6 +38,8 @@ __all__ = [
     "list_campaigns",
     "preview_campaign",
     "recipient_from_row",
+    "recipient_people",
+    "RecipientPerson",
     "render_for",
     "sample_recipient",
     "campaign_links",
