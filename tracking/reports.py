@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
+
 from campaigns import services as campaigns
 from campaigns.bounces.services import late_counts
-from campaigns.sending.progress import progress
+from campaigns.schemas import CampaignFigures, CampaignOut
+from campaigns.sending.progress import progress, recipient_counts
 from loyalmail import database
 from tracking.queries import PER_LINK, activity_sql, summary_sql
 from tracking.schemas import ActivityHour, CampaignReport, LinkClicks
@@ -92,3 +95,35 @@ async def campaign_report(merchant_id: int, campaign_id: int) -> CampaignReport:
         links=links,
         activity=activity,
     )
+
+
+async def campaign_figures(merchant_id: int, campaign_ids: list[int]) -> dict[int, CampaignFigures]:
+    """The key figures of the merchant's ``campaign_ids`` as the report computes them, for the
+    campaign list: one aggregate of the recipient rows and one of the events for all of
+    them, whatever their number. Campaigns that froze no audience are absent."""
+    counts = await recipient_counts(merchant_id, campaign_ids)
+    if not counts:
+        return {}
+    totals = await _summaries(merchant_id, list(counts))
+    figures = {}
+    for campaign_id, (recipients, delivered) in counts.items():
+        events = totals.get(campaign_id, _NO_EVENTS)
+        figures[campaign_id] = CampaignFigures(
+            recipients=recipients,
+            delivered=delivered,
+            unique_opens=events["unique_opens"],
+            open_rate=_rate(events["unique_opens"], delivered),
+            unique_clicks=events["unique_clicks"],
+            click_rate=_rate(events["unique_clicks"], delivered),
+            unsubscribes=events["unsubscribes"],
+        )
+    return figures
+
+
+async def with_figures(merchant_id: int, listed: list[CampaignOut]) -> list[CampaignOut]:
+    """``listed`` with the figures of those that started sending (the campaign list's)."""
+    started = [c.id for c in listed if c.started_at is not None]
+    figures = await campaign_figures(merchant_id, started) if started else {}
+    return [
+        msgspec.structs.replace(c, figures=figures[c.id]) if c.id in figures else c for c in listed
+    ]

@@ -7,15 +7,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from accounts.schemas import MerchantOut, UserOut
-from campaigns.services import links
-from campaigns.tables import Campaign
+from campaigns.services import links, list_campaigns
+from campaigns.tables import Campaign, CampaignRecipient
 from loyalmail import sql
 from tests.campaigns.test_api import auth
 from tests.campaigns.test_bounces import sent_messages
+from tests.campaigns.test_sending import a_campaign
 from tests.conftest import login, make_merchant
 from tests.tracking.test_people import activity_fixture
 from tracking import events
-from tracking.reports import campaign_report
+from tracking.reports import campaign_figures, campaign_report, with_figures
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -93,3 +94,61 @@ async def test_another_merchants_report_is_404(
     answer = await client.get(path, headers=auth(api_token))
     assert answer.status_code == 404
     assert answer.json()["detail"]
+
+
+async def test_the_campaign_lists_figures_are_the_reports(
+    client: Any, merchant: MerchantOut, api_token: str
+) -> None:
+    f = await activity_fixture(merchant)
+    # A second sent campaign without any events, and a draft.
+    quiet, draft = await a_campaign(merchant), await a_campaign(merchant)
+    await CampaignRecipient.insert(
+        *(
+            CampaignRecipient(
+                campaign=quiet, merchant=merchant.id, email=f"q{n}@example.com", status="bounced"
+            )
+            for n in range(3)
+        )
+    )
+    await Campaign.update({Campaign.status: "sent", Campaign.started_at: T0}).where(
+        Campaign.id.is_in([f.campaign, quiet])
+    )
+
+    figures = await campaign_figures(merchant.id, [f.campaign, quiet, draft])
+    assert set(figures) == {f.campaign, quiet}  # the draft froze nobody
+    for campaign_id, got in figures.items():
+        report = await campaign_report(merchant.id, campaign_id)
+        assert (
+            got.recipients,
+            got.delivered,
+            got.unique_opens,
+            got.open_rate,
+            got.unique_clicks,
+            got.click_rate,
+            got.unsubscribes,
+        ) == (
+            report.recipients,
+            report.delivered,
+            report.unique_opens,
+            report.open_rate,
+            report.unique_clicks,
+            report.click_rate,
+            report.unsubscribes,
+        )
+    # By hand: 10 delivered (r8 erased since, still delivered), 4 opened, 2 clicked, 2 left.
+    assert (figures[f.campaign].unique_opens, figures[f.campaign].open_rate) == (4, 0.4)
+    assert (figures[f.campaign].click_rate, figures[f.campaign].unsubscribes) == (0.2, 2)
+    assert (figures[quiet].recipients, figures[quiet].delivered, figures[quiet].open_rate) == (
+        3,
+        0,
+        0.0,
+    )
+    listed = {c.id: c for c in await with_figures(merchant.id, await list_campaigns(merchant.id))}
+    assert listed[draft].figures is None and listed[f.campaign].figures == figures[f.campaign]
+
+    answer = await client.get("/api/campaigns", headers=auth(api_token))
+    assert answer.status_code == 200, answer.text
+    items = {item["id"]: item for item in answer.json()["items"]}
+    assert items[draft]["figures"] is None
+    assert items[f.campaign]["figures"]["open_rate"] == 0.4
+    assert items[f.campaign]["figures"]["recipients"] == 10
