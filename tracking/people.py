@@ -19,6 +19,7 @@ from typing import cast
 from campaigns import services as campaigns
 from campaigns.sending.progress import as_moment
 from customers.services.exports import neutralise
+from loyalmail import database
 from loyalmail.errors import ValidationFailed, _
 from tracking.queries import ACTIVITIES, Activity, people_sql
 from tracking.schemas import PeoplePage, PersonActivity
@@ -62,7 +63,7 @@ async def people_page(
 async def _page(
     merchant_id: int, campaign_id: int, activity: Activity, after: int, size: int
 ) -> PeoplePage:
-    sql, walks = people_sql(activity)
+    sql, walks = people_sql(activity, "postgres" if database.is_postgres() else "sqlite")
     # One more than the page: whether there is a next page is known without another query.
     walk_args = [merchant_id, campaign_id, max(after, 0), size + 1] * walks
     rows = await TrackingEvent.raw(sql, *walk_args, size + 1, campaign_id, merchant_id)
