@@ -21,8 +21,8 @@ from campaigns.sending.progress import as_moment
 from customers.services.exports import neutralise
 from loyalmail import database
 from loyalmail.errors import ValidationFailed, _
-from tracking.queries import ACTIVITIES, Activity, people_sql
-from tracking.schemas import PeoplePage, PersonActivity
+from tracking.queries import ACTIVITIES, people_sql
+from tracking.schemas import Activity, PeoplePage, PersonActivity
 from tracking.tables import TrackingEvent
 
 #: The most rows one page of the API or the report page shows.

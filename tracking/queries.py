@@ -15,7 +15,9 @@ The definitions, shared by the report, the campaign list and the lists of people
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import get_args
+
+from tracking.schemas import Activity
 
 _SCOPE = "merchant = {} AND campaign = {} AND recipient > 0"
 
@@ -80,8 +82,7 @@ def activity_sql(engine: str) -> str:
 
 # --- the lists of people ----------------------------------------------------------------------
 
-Activity = Literal["opened", "clicked", "unsubscribed", "machine_only"]
-ACTIVITIES: tuple[Activity, ...] = ("opened", "clicked", "unsubscribed", "machine_only")
+ACTIVITIES: tuple[Activity, ...] = get_args(Activity)
 
 #: Another event of the same recipient (``e`` is the outer event).
 _SAME = "o.campaign = e.campaign AND o.recipient = e.recipient AND o.merchant = e.merchant"

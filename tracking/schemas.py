@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 import msgspec
 
@@ -52,6 +53,10 @@ class CampaignReport(msgspec.Struct, kw_only=True):
     activity: list[ActivityHour]
 
 
+#: The lists of people: see tracking.queries for who is on each.
+Activity = Literal["opened", "clicked", "unsubscribed", "machine_only"]
+
+
 class PersonActivity(msgspec.Struct, kw_only=True):
     """One recipient on a list of people (who opened, clicked, unsubscribed)."""
 
@@ -74,6 +79,6 @@ class PeoplePage(msgspec.Struct, kw_only=True):
     page (None: this was the last one)."""
 
     campaign_id: int
-    activity: str
+    activity: Activity
     rows: list[PersonActivity]
     next_after: int | None

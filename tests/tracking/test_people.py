@@ -265,6 +265,8 @@ async def test_the_report_page_lists_the_people(
     assert 'aria-current="page" data-testid="people-tab-opened"' in section
     assert f"/api/campaigns/{f.campaign}/report/people.csv?activity=opened" in section
     assert 'data-testid="people-next"' not in section
+    download = await client.get(f"/api/campaigns/{f.campaign}/report/people.csv?activity=opened")
+    assert download.status_code == 200 and download.text.count("\r\n") == 1 + 4  # the session
 
     clicked = await client.get(f"/campaigns/{f.campaign}/report?activity=clicked")
     rows = clicked.text.split('data-testid="report-people"')[1]
