@@ -34,6 +34,7 @@ from loyalmail.auth import principal_of
 from loyalmail.i18n import gettext
 from templates.layouts import LAYOUTS
 from templates.placeholders import PLACEHOLDERS
+from tracking.reports import with_figures
 
 #: What each placeholder shows for the sample person, so the composer can explain it.
 PLACEHOLDER_EXAMPLES = {
@@ -76,7 +77,12 @@ class CampaignApiController(Controller):
 
     @get("")
     async def list_campaigns(self, request: Request) -> CampaignList:
-        return CampaignList(items=await services.list_campaigns(principal_of(request).merchant_id))
+        """Each campaign that started sending has its key ``figures``, as its report counts
+        them (tracking: one query for all of them)."""
+        merchant_id = principal_of(request).merchant_id
+        return CampaignList(
+            items=await with_figures(merchant_id, await services.list_campaigns(merchant_id))
+        )
 
     @post("", status_code=HTTP_201_CREATED)
     async def create_campaign(

@@ -49,6 +49,20 @@ class CampaignUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     sender_name: Annotated[str, msgspec.Meta(max_length=200)] | msgspec.UnsetType = msgspec.UNSET
 
 
+class CampaignFigures(msgspec.Struct, kw_only=True):
+    """The key figures of a started campaign, as its report (tracking.reports) defines them:
+    rates are fractions of ``delivered``, a person's click counts as an open, machines' opens
+    are left out, an undone unsubscribe is not counted."""
+
+    recipients: int
+    delivered: int
+    unique_opens: int
+    open_rate: float
+    unique_clicks: int
+    click_rate: float
+    unsubscribes: int
+
+
 class CampaignOut(msgspec.Struct, kw_only=True):
     id: int
     name: str
@@ -70,6 +84,8 @@ class CampaignOut(msgspec.Struct, kw_only=True):
     finished_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+    #: Only in the list, and only for a campaign that started sending.
+    figures: CampaignFigures | None = None
 
 
 class CampaignList(msgspec.Struct, kw_only=True):

@@ -9,78 +9,40 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
+
 from campaigns import services as campaigns
 from campaigns.bounces.services import late_counts
-from campaigns.sending.progress import progress
+from campaigns.schemas import CampaignFigures, CampaignOut
+from campaigns.sending.progress import progress, recipient_counts
 from loyalmail import database
+from tracking.queries import PER_LINK, activity_sql, summary_sql
 from tracking.schemas import ActivityHour, CampaignReport, LinkClicks
 from tracking.tables import TrackingEvent
-
-_SCOPE = "merchant = {} AND campaign = {} AND recipient > 0"
-
-#: Every per-person figure in one pass over the campaign's events, grouped by recipient:
-#: people's opens and clicks (a click counts as an open: images may be blocked), recipients
-#: whose only opens were machines', and those whose latest word was "unsubscribe" (an undo
-#: within the hour takes it back).
-SUMMARY = f"""
-SELECT
-  COUNT(CASE WHEN people_seen > 0 THEN 1 END) AS unique_opens,
-  COUNT(CASE WHEN people_clicks > 0 THEN 1 END) AS unique_clicks,
-  SUM(people_opens) AS opens,
-  SUM(people_clicks) AS clicks,
-  COUNT(CASE WHEN people_seen = 0 AND machine_opens > 0 THEN 1 END) AS machine_opens,
-  COUNT(CASE WHEN left_at IS NOT NULL AND (back_at IS NULL OR back_at < left_at) THEN 1 END)
-    AS unsubscribes
-FROM (
-  SELECT recipient,
-         COUNT(CASE WHEN NOT machine AND kind IN ('open', 'click') THEN 1 END) AS people_seen,
-         COUNT(CASE WHEN NOT machine AND kind = 'open' THEN 1 END) AS people_opens,
-         COUNT(CASE WHEN NOT machine AND kind = 'click' THEN 1 END) AS people_clicks,
-         COUNT(CASE WHEN machine AND kind = 'open' THEN 1 END) AS machine_opens,
-         MAX(CASE WHEN kind = 'unsubscribe' THEN id END) AS left_at,
-         MAX(CASE WHEN kind = 'resubscribe' THEN id END) AS back_at
-  FROM tracking_event WHERE {_SCOPE}
-  GROUP BY recipient
-) per_recipient
-"""  # noqa: S608 - fixed SQL only
-
-PER_LINK = f"""
-SELECT link, COUNT(*) AS clicks, COUNT(DISTINCT recipient) AS unique_clicks
-FROM tracking_event WHERE {_SCOPE} AND kind = 'click' AND NOT machine
-GROUP BY link ORDER BY link
-"""  # noqa: S608 - fixed SQL only
-
-#: The hour as text in both engines (SQLite keeps ISO text, PostgreSQL a timestamptz).
-_HOUR = {
-    "postgres": "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:00')",
-    "sqlite": "strftime('%Y-%m-%d %H:00', occurred_at)",
-}
-
-
-def activity_sql(engine: str) -> str:
-    hour = _HOUR[engine]
-    return (
-        f"SELECT {hour} AS hour,"  # noqa: S608 - fixed SQL only
-        " COUNT(CASE WHEN kind = 'open' THEN 1 END) AS opens,"
-        " COUNT(CASE WHEN kind = 'click' THEN 1 END) AS clicks"
-        f" FROM tracking_event WHERE {_SCOPE} AND kind IN ('open', 'click') AND NOT machine"
-        f" GROUP BY {hour} ORDER BY 1"
-    )
 
 
 def _rate(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-async def _one(sql: str, merchant_id: int, campaign_id: int) -> dict[str, int]:
-    rows = await TrackingEvent.raw(sql, merchant_id, campaign_id)
-    return {key: int(value or 0) for key, value in rows[0].items()}
+async def _summaries(merchant_id: int, campaign_ids: list[int]) -> dict[int, dict[str, int]]:
+    """The per-person figures of each campaign (:func:`tracking.queries.summary_sql`); a
+    campaign without events is absent."""
+    rows = await TrackingEvent.raw(summary_sql(len(campaign_ids)), merchant_id, *campaign_ids)
+    return {
+        int(row["campaign"]): {key: int(value or 0) for key, value in row.items()} for row in rows
+    }
+
+
+_NO_EVENTS = dict.fromkeys(
+    ("unique_opens", "unique_clicks", "opens", "clicks", "machine_opens", "unsubscribes"), 0
+)
 
 
 async def campaign_report(merchant_id: int, campaign_id: int) -> CampaignReport:
     """NotFound for another merchant's campaign (progress checks it first)."""
     sent = await progress(merchant_id, campaign_id)
-    totals = await _one(SUMMARY, merchant_id, campaign_id)
+    totals = (await _summaries(merchant_id, [campaign_id])).get(campaign_id, _NO_EVENTS)
     late = await late_counts(merchant_id, campaign_id)
     urls = await campaigns.campaign_links(merchant_id, campaign_id)
     per_link = {
@@ -133,3 +95,35 @@ async def campaign_report(merchant_id: int, campaign_id: int) -> CampaignReport:
         links=links,
         activity=activity,
     )
+
+
+async def campaign_figures(merchant_id: int, campaign_ids: list[int]) -> dict[int, CampaignFigures]:
+    """The key figures of the merchant's ``campaign_ids`` as the report computes them, for the
+    campaign list: one aggregate of the recipient rows and one of the events for all of
+    them, whatever their number. Campaigns that froze no audience are absent."""
+    counts = await recipient_counts(merchant_id, campaign_ids)
+    if not counts:
+        return {}
+    totals = await _summaries(merchant_id, list(counts))
+    figures = {}
+    for campaign_id, (recipients, delivered) in counts.items():
+        events = totals.get(campaign_id, _NO_EVENTS)
+        figures[campaign_id] = CampaignFigures(
+            recipients=recipients,
+            delivered=delivered,
+            unique_opens=events["unique_opens"],
+            open_rate=_rate(events["unique_opens"], delivered),
+            unique_clicks=events["unique_clicks"],
+            click_rate=_rate(events["unique_clicks"], delivered),
+            unsubscribes=events["unsubscribes"],
+        )
+    return figures
+
+
+async def with_figures(merchant_id: int, listed: list[CampaignOut]) -> list[CampaignOut]:
+    """``listed`` with the figures of those that started sending (the campaign list's)."""
+    started = [c.id for c in listed if c.started_at is not None]
+    figures = await campaign_figures(merchant_id, started) if started else {}
+    return [
+        msgspec.structs.replace(c, figures=figures[c.id]) if c.id in figures else c for c in listed
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 import msgspec
 
@@ -50,3 +51,34 @@ class CampaignReport(msgspec.Struct, kw_only=True):
     unsubscribes: int
     links: list[LinkClicks]
     activity: list[ActivityHour]
+
+
+#: The lists of people: see tracking.queries for who is on each.
+Activity = Literal["opened", "clicked", "unsubscribed", "machine_only"]
+
+
+class PersonActivity(msgspec.Struct, kw_only=True):
+    """One recipient on a list of people (who opened, clicked, unsubscribed)."""
+
+    recipient_id: int
+    #: The address the message went to and the customer's name now; both "" once erased.
+    email: str
+    name: str
+    erased: bool
+    #: When the recipient first did what the list is about (first open, first click, first
+    #: unsubscribe, first machine open).
+    first_at: datetime
+    #: A person's opens and clicks (machines' apart).
+    opens: int
+    clicks: int
+    machine_opens: int
+
+
+class PeoplePage(msgspec.Struct, kw_only=True):
+    """A page of a list, in recipient order. ``next_after``: pass it as ``after`` for the next
+    page (None: this was the last one)."""
+
+    campaign_id: int
+    activity: Activity
+    rows: list[PersonActivity]
+    next_after: int | None

@@ -61,3 +61,13 @@ async def progress(merchant_id: int, campaign_id: int, now: datetime | None = No
         started_at=started,
         finished_at=as_moment(row["finished_at"]),
     )
+
+
+async def recipient_counts(merchant_id: int, campaign_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """(recipients, delivered) of each of the merchant's ``campaign_ids`` that froze an
+    audience, counted as :func:`progress` counts them; one query for all of them."""
+    if not campaign_ids:
+        return {}
+    async with sql.read_transaction():
+        rows = await sql.fetch(q.recipient_counts(len(campaign_ids)), merchant_id, *campaign_ids)
+    return {int(r["campaign"]): (int(r["recipients"]), int(r["delivered"])) for r in rows}

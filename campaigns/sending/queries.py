@@ -231,6 +231,18 @@ STATUS_COUNTS = """
 SELECT status, COUNT(*) AS n FROM campaign_recipient WHERE campaign = ? GROUP BY status
 """
 
+
+def recipient_counts(campaigns: int) -> str:
+    """Frozen rows and accepted messages of ``campaigns`` campaigns (the merchant's ``?``
+    first): the campaign list's figures in one pass over the (campaign, status) index."""
+    return (
+        "SELECT campaign, COUNT(*) AS recipients,"  # noqa: S608 - placeholders only
+        " COUNT(CASE WHEN status = 'sent' THEN 1 END) AS delivered"
+        " FROM campaign_recipient"
+        f" WHERE merchant = ? AND campaign IN ({placeholders(campaigns)}) GROUP BY campaign"
+    )
+
+
 SENT_SINCE = """
 SELECT COUNT(*) AS n FROM campaign_recipient
 WHERE campaign = ? AND status = 'sent' AND sent_at >= ?

@@ -20,8 +20,10 @@ from campaigns.services.previews import (
     web_version,
 )
 from campaigns.services.recipients import (
+    RecipientPerson,
     TokenRecipient,
     frozen_customer,
+    recipient_people,
     sent_at,
     sent_times,
     token_recipient,
@@ -37,6 +39,8 @@ __all__ = [
     "list_campaigns",
     "preview_campaign",
     "recipient_from_row",
+    "recipient_people",
+    "RecipientPerson",
     "render_for",
     "sample_recipient",
     "campaign_links",

@@ -113,3 +113,47 @@ def sql_time(value: object) -> datetime:
     if isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
+
+
+class RecipientPerson(msgspec.Struct, frozen=True, kw_only=True):
+    """Who one of a campaign's recipient rows is, for the report's lists of people."""
+
+    recipient_id: int
+    #: The address the message went to; "" once the customer was erased.
+    email: str
+    #: The customer's name as it is now ("" when the customer has none, or is erased).
+    name: str
+    erased: bool
+
+
+async def recipient_people(
+    merchant_id: int, campaign_id: int, recipient_ids: list[int]
+) -> dict[int, RecipientPerson]:
+    """The campaign's rows among ``recipient_ids`` (a page of a report list: one query by the
+    primary key, the customer joined for the name); ids of other campaigns or merchants are
+    left out."""
+    if not recipient_ids:
+        return {}
+    rows = await CampaignRecipient.select(
+        CampaignRecipient.id,
+        CampaignRecipient.email,
+        CampaignRecipient.customer,
+        CampaignRecipient.customer.first_name,
+        CampaignRecipient.customer.last_name,
+    ).where(
+        CampaignRecipient.id.is_in(recipient_ids)
+        & (CampaignRecipient.campaign == campaign_id)
+        & (CampaignRecipient.merchant == merchant_id)
+    )
+    people = {}
+    for row in rows:
+        # Erasure empties the row's customer and address (campaigns.services.erasure).
+        erased = row["customer"] is None
+        name = f"{row['customer.first_name'] or ''} {row['customer.last_name'] or ''}".strip()
+        people[int(row["id"])] = RecipientPerson(
+            recipient_id=int(row["id"]),
+            email="" if erased else str(row["email"]),
+            name="" if erased else name,
+            erased=erased,
+        )
+    return people

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html as html_lib
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -15,6 +16,7 @@ from accounts.schemas import MerchantOut, UserOut
 from campaigns import services
 from campaigns.pages_text import API_MESSAGES, API_PATTERNS
 from campaigns.schemas import Audience, CampaignCreate, CampaignUpdate
+from campaigns.tables import Campaign
 from customers.schemas import CustomerCreate
 from customers.services import customers
 from customers.tables import Customer
@@ -23,7 +25,9 @@ from segments import services as segments
 from segments.schemas import Group, SegmentCreate
 from templates.blocks import Block
 from tests.campaigns.test_api import branded
+from tests.campaigns.test_bounces import sent_messages
 from tests.conftest import login, make_merchant
+from tracking import events
 
 LOYAL_ONLY = {"type": "group", "conditions": [{"type": "customer_type", "values": ["loyal"]}]}
 SUBJECT = "{{ salutation }} – we have an offer for you!"
@@ -519,3 +523,35 @@ def test_every_campaign_page_text_has_a_german_translation() -> None:
         if msgid and (entry is None or not entry.string or not all(entry.string)):
             missing.append(msgid)
     assert not missing, f"{len(missing)} campaign page texts without German: {missing[:10]}"
+
+
+async def test_the_list_shows_the_rates_of_sent_campaigns(
+    client: Any, merchant: MerchantOut, owner: UserOut
+) -> None:
+    sent = await sent_messages(merchant, 4)
+    campaign = sent[0].campaign_id
+    now = datetime.now(UTC)
+    await Campaign.update({Campaign.status: "sent", Campaign.started_at: now}).where(
+        Campaign.id == campaign
+    )
+    r = [s.recipient_id for s in sent]
+    await events.write_now(
+        [
+            events.Event(merchant.id, campaign, r[0], "open", now),
+            events.Event(merchant.id, campaign, r[0], "click", now, 0),
+            events.Event(merchant.id, campaign, r[1], "open", now, None, "apple-mpp"),
+            events.Event(merchant.id, campaign, r[2], "unsubscribe", now),
+        ]
+    )
+    draft = await services.create_campaign(merchant.id, CampaignCreate(name="Spring"))
+    await login(client, owner)
+    page = await client.get("/campaigns/?lang=de")
+    assert page.status_code == 200, page.text
+    row = page.text.split(f'data-campaign-id="{campaign}"')[1].split("</tr>")[0]
+    assert 'data-testid="campaign-recipients">4<' in row
+    assert 'data-testid="campaign-open-rate">25 %<' in row  # the machine's open left out
+    assert 'data-testid="campaign-click-rate">25 %<' in row
+    assert 'data-testid="campaign-unsubscribes">1<' in row
+    assert "Öffnungsrate" in page.text
+    drafted = page.text.split(f'data-campaign-id="{draft.id}"')[1].split("</tr>")[0]
+    assert "campaign-open-rate" not in drafted
