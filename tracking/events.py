@@ -16,11 +16,12 @@ import dataclasses
 import logging
 import weakref
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from campaigns import services as campaigns
 from loyalmail import sql
+from tracking import queries
 from tracking.machines import TOO_FAST_SECONDS
 
 log = logging.getLogger("loyalmail.tracking")
@@ -110,12 +111,70 @@ async def _settle_speed(events: list[Event]) -> list[Event]:
     return settled
 
 
+#: (campaign, recipient) → [merchant, opens, clicks, machine opens, left at, back at].
+PersonSums = dict[tuple[int, int], list[Any]]
+
+
+def person_sums(events: list[Event]) -> PersonSums:
+    """The batch's events added up per recipient, as ``tracking_person`` keeps them."""
+    sums: PersonSums = {}
+    for event in events:
+        if event.recipient_id <= 0:
+            continue
+        key = (event.campaign_id, event.recipient_id)
+        row = sums.setdefault(key, [event.merchant_id, 0, 0, 0, None, None])
+        if event.kind in ("open", "click") and not event.reason:
+            row[1 if event.kind == "open" else 2] += 1
+        elif event.kind == "open":
+            row[3] += 1
+        elif event.kind in ("unsubscribe", "resubscribe"):
+            slot = 4 if event.kind == "unsubscribe" else 5
+            if row[slot] is None or event.occurred_at > row[slot]:
+                row[slot] = event.occurred_at
+    return sums
+
+
+def hour_sums(events: list[Event]) -> dict[tuple[int, datetime], list[int]]:
+    """People's opens and clicks per (campaign, hour in UTC): [merchant, opens, clicks]."""
+    sums: dict[tuple[int, datetime], list[int]] = {}
+    for event in events:
+        if event.recipient_id <= 0 or event.reason or event.kind not in ("open", "click"):
+            continue
+        hour = event.occurred_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        row = sums.setdefault((event.campaign_id, hour), [event.merchant_id, 0, 0])
+        row[1 if event.kind == "open" else 2] += 1
+    return sums
+
+
+async def _add_up(events: list[Event]) -> None:
+    """Add the batch to the per-person and per-hour sums, in the events' transaction (so
+    the report, which reads the sums, always agrees with the events). Rows go in key order:
+    two processes' batches lock shared rows in the same order, never crosswise."""
+    people = sorted(person_sums(events).items())
+    if people:
+        values = [
+            v
+            for (campaign, recipient), (merchant, *rest) in people
+            for v in (merchant, campaign, recipient, *rest)
+        ]
+        await sql.execute(queries.add_people_sql(len(people)), *values)
+    hours = sorted(hour_sums(events).items())
+    if hours:
+        values = [
+            v
+            for (campaign, hour), (merchant, opens, clicks) in hours
+            for v in (merchant, campaign, hour, opens, clicks)
+        ]
+        await sql.execute(queries.add_hours_sql(len(hours)), *values)
+
+
 async def write_now(events: list[Event]) -> None:
-    """One INSERT and commit for ``events``."""
+    """One INSERT and commit for ``events``, with the sums the report reads."""
     async with sql.write_transaction():
         events = await _settle_speed(events)
         values = [value for event in events for value in event.values()]
         await sql.execute(insert_statement(len(events)), *values)
+        await _add_up(events)
 
 
 class EventWriter:

@@ -28,30 +28,20 @@ def _slots(count: int) -> str:
 
 def summary_sql(campaigns: int) -> str:
     """Every per-person figure of ``campaigns`` campaigns (merchant, then the campaign ids),
-    one row per campaign that has events: one pass over their events, grouped by recipient.
-    ``left_at``/``back_at`` compare event ids, the order the events were stored in."""
+    one row per campaign that has events: one pass over the people's added-up rows
+    (``tracking_person``, written with the events), not over every event."""
     return f"""
 SELECT
   campaign,
-  COUNT(CASE WHEN people_seen > 0 THEN 1 END) AS unique_opens,
-  COUNT(CASE WHEN people_clicks > 0 THEN 1 END) AS unique_clicks,
-  SUM(people_opens) AS opens,
-  SUM(people_clicks) AS clicks,
-  COUNT(CASE WHEN people_seen = 0 AND machine_opens > 0 THEN 1 END) AS machine_opens,
+  COUNT(CASE WHEN opens + clicks > 0 THEN 1 END) AS unique_opens,
+  COUNT(CASE WHEN clicks > 0 THEN 1 END) AS unique_clicks,
+  SUM(opens) AS opens,
+  SUM(clicks) AS clicks,
+  COUNT(CASE WHEN opens + clicks = 0 AND machine_opens > 0 THEN 1 END) AS machine_opens,
   COUNT(CASE WHEN left_at IS NOT NULL AND (back_at IS NULL OR back_at < left_at) THEN 1 END)
     AS unsubscribes
-FROM (
-  SELECT campaign, recipient,
-         COUNT(CASE WHEN NOT machine AND kind IN ('open', 'click') THEN 1 END) AS people_seen,
-         COUNT(CASE WHEN NOT machine AND kind = 'open' THEN 1 END) AS people_opens,
-         COUNT(CASE WHEN NOT machine AND kind = 'click' THEN 1 END) AS people_clicks,
-         COUNT(CASE WHEN machine AND kind = 'open' THEN 1 END) AS machine_opens,
-         MAX(CASE WHEN kind = 'unsubscribe' THEN id END) AS left_at,
-         MAX(CASE WHEN kind = 'resubscribe' THEN id END) AS back_at
-  FROM tracking_event
-  WHERE merchant = {{}} AND campaign IN ({_slots(campaigns)}) AND recipient > 0
-  GROUP BY campaign, recipient
-) per_recipient
+FROM tracking_person
+WHERE merchant = {{}} AND campaign IN ({_slots(campaigns)}) AND recipient > 0
 GROUP BY campaign
 """  # noqa: S608 - placeholders only
 
@@ -70,12 +60,11 @@ _HOUR = {
 
 
 def activity_sql(engine: str) -> str:
-    hour = _HOUR[engine]
+    """People's opens and clicks per hour, from the hours added up as events were written."""
+    hour = _HOUR[engine].replace("occurred_at", "hour")
     return (
-        f"SELECT {hour} AS hour,"  # noqa: S608 - fixed SQL only
-        " COUNT(CASE WHEN kind = 'open' THEN 1 END) AS opens,"
-        " COUNT(CASE WHEN kind = 'click' THEN 1 END) AS clicks"
-        f" FROM tracking_event WHERE {_SCOPE} AND kind IN ('open', 'click') AND NOT machine"
+        f"SELECT {hour} AS hour, SUM(opens) AS opens, SUM(clicks) AS clicks"  # noqa: S608 - fixed SQL only
+        " FROM tracking_hour WHERE merchant = {} AND campaign = {}"
         f" GROUP BY {hour} ORDER BY 1"
     )
 
@@ -166,3 +155,44 @@ GROUP BY e.recipient
 ORDER BY e.recipient
 """  # noqa: S608 - fixed SQL only
     return sql, len(walks)
+
+
+# --- the added-up tables (tracking.events writes them with the events) ---------------------
+# loyalmail.sql statements: sqlite3's "?" placeholders.
+
+
+def _later(column: str) -> str:
+    """The later of the stored and the new time, either of them possibly NULL (the same
+    text on both engines: PostgreSQL's GREATEST skips NULLs, SQLite's MAX returns one)."""
+    old, new = f"tracking_person.{column}", f"excluded.{column}"
+    return (
+        f"CASE WHEN {new} IS NULL THEN {old} WHEN {old} IS NULL OR {new} > {old}"
+        f" THEN {new} ELSE {old} END"
+    )
+
+
+def add_people_sql(rows: int) -> str:
+    """Add ``rows`` recipients' counts (merchant, campaign, recipient, opens, clicks, machine
+    opens, left at, back at); one row per (campaign, recipient) in a statement."""
+    one = "(?, ?, ?, ?, ?, ?, ?, ?)"
+    return (
+        "INSERT INTO tracking_person (merchant, campaign, recipient, opens, clicks,"  # noqa: S608 - placeholders only
+        " machine_opens, left_at, back_at) VALUES " + ", ".join([one] * rows) + ""
+        " ON CONFLICT (campaign, recipient) DO UPDATE SET"
+        " opens = tracking_person.opens + excluded.opens,"
+        " clicks = tracking_person.clicks + excluded.clicks,"
+        " machine_opens = tracking_person.machine_opens + excluded.machine_opens,"
+        f" left_at = {_later('left_at')}, back_at = {_later('back_at')}"
+    )
+
+
+def add_hours_sql(rows: int) -> str:
+    """Add ``rows`` hours' counts (merchant, campaign, hour, opens, clicks)."""
+    one = "(?, ?, ?, ?, ?)"
+    return (
+        "INSERT INTO tracking_hour (merchant, campaign, hour, opens, clicks) VALUES "  # noqa: S608 - placeholders only
+        + ", ".join([one] * rows)
+        + " ON CONFLICT (campaign, hour) DO UPDATE SET"
+        " opens = tracking_hour.opens + excluded.opens,"
+        " clicks = tracking_hour.clicks + excluded.clicks"
+    )

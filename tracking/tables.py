@@ -23,3 +23,32 @@ class TrackingEvent(Table, tablename="tracking_event"):
     machine = Boolean(default=False)
     reason = Varchar(length=24, default="")
     occurred_at = Timestamptz(default=TimestamptzNow())
+
+
+class TrackingPerson(Table, tablename="tracking_person"):
+    """Each recipient's events of a campaign, added up as they are written (in the same
+    transaction as the events, tracking.events): the report reads one row per person who did
+    anything instead of every event. Only people's opens and clicks are counted here, and
+    machines' opens; ``left_at``/``back_at`` are the latest unsubscribe and resubscribe."""
+
+    id: BigSerial  # created by Piccolo; declared for the type checker
+    merchant = Integer()
+    campaign = Integer()
+    recipient = BigInt()
+    opens = Integer(default=0)
+    clicks = Integer(default=0)
+    machine_opens = Integer(default=0)
+    left_at = Timestamptz(null=True, default=None)
+    back_at = Timestamptz(null=True, default=None)
+
+
+class TrackingHour(Table, tablename="tracking_hour"):
+    """People's opens and clicks of a campaign per hour (UTC), added up as events are
+    written: the report's activity chart."""
+
+    id: BigSerial  # created by Piccolo; declared for the type checker
+    merchant = Integer()
+    campaign = Integer()
+    hour = Timestamptz()
+    opens = Integer(default=0)
+    clicks = Integer(default=0)
