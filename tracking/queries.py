@@ -1,5 +1,6 @@
 """The tracking app's SQL, in one place; the same text on SQLite and PostgreSQL (the hour of
-the activity chart has a variant per engine). Piccolo's ``{}`` placeholders.
+the activity chart has a variant per engine). Piccolo's ``{}`` placeholders (the
+writer's statements at the end: sqlite3's ``?``).
 
 Every statement names the merchant and the campaign, and leaves out recipient 0 (test
 sends). The events' index is (campaign, kind, recipient): a campaign's events of one kind

@@ -1,8 +1,10 @@
 """The campaign report: SQL aggregates over the campaign's events and recipient rows.
 
-Every number is one aggregate of ``tracking_event`` (merchant and campaign in each WHERE,
-test sends' recipient 0 left out) or of the campaigns app's own figures (its progress and
-its late bounces), so the report always agrees with the events it is made of.
+Every number is one aggregate (merchant and campaign in each WHERE, test sends' recipient 0
+left out) of ``tracking_event``, of the per-person and per-hour sums written in the same
+transaction as the events (``tracking_person``, ``tracking_hour``: tracking.events), or of
+the campaigns app's own figures (its progress and its late bounces), so the report always
+agrees with the events it is made of.
 """
 
 from __future__ import annotations
