@@ -25,9 +25,6 @@ from loyalmail.errors import NotFound
 from loyalmail.recipient_pages import PUBLIC_PAGE_HEADERS, invalid_link, recipient_page
 from tracking.unsubscribe import client_of, record_event
 
-#: What a POST did, for the notice at the top of the page.
-Notice = str
-
 
 def _day_formatter(locale: str, time_zone: str) -> Any:
     """Dates in the recipient's language and the shop's time zone (Serbian in Latin script,
@@ -41,7 +38,8 @@ def _day_formatter(locale: str, time_zone: str) -> Any:
     return day
 
 
-async def _page(token: str, notice: Notice = "", status_code: int = 200) -> Template:
+async def _page(token: str, notice: str = "", status_code: int = 200) -> Template:
+    """The page; ``notice`` names what a POST just did (shown at the top)."""
     found = await campaigns.token_recipient("unsubscribe", token)
     shown = await service.describe_preferences(found.merchant_id, found.customer_id)
     response = recipient_page(

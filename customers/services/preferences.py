@@ -18,6 +18,7 @@ simultaneous click changes and logs nothing.
 
 from __future__ import annotations
 
+import calendar
 from datetime import datetime
 from typing import Any, Literal
 
@@ -50,12 +51,8 @@ def _months_later(moment: datetime, months: int) -> datetime:
     """The same day ``months`` later (the month's last day when it has fewer days)."""
     month_index = moment.month - 1 + months
     year, month = moment.year + month_index // 12, month_index % 12 + 1
-    for day in range(moment.day, 27, -1):
-        try:
-            return moment.replace(year=year, month=month, day=day)
-        except ValueError:
-            continue
-    return moment.replace(year=year, month=month, day=min(moment.day, 28))
+    last_day = calendar.monthrange(year, month)[1]
+    return moment.replace(year=year, month=month, day=min(moment.day, last_day))
 
 
 def _state(row: dict[str, Any]) -> State:

@@ -212,3 +212,16 @@ async def test_bad_tokens_are_404_and_a_test_sends_link_changes_nothing(
     assert row["subscribed"] is True and row["erasure_requested_at"] is None
     assert await consent_log(sent) == []
     assert not await Customer.exists().where(Customer.paused_until.is_not_null())
+
+
+def test_a_pause_ends_on_the_same_day_or_the_months_last() -> None:
+    from customers.services.preferences import _months_later
+
+    def later(day: str, months: int) -> str:
+        start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        return _months_later(start, months).date().isoformat()
+
+    assert later("2026-01-31", 1) == "2026-02-28"
+    assert later("2027-11-30", 3) == "2028-02-29"  # a leap year's February
+    assert later("2027-12-15", 1) == "2028-01-15"  # across the year
+    assert later("2026-08-31", 6) == "2027-02-28"
