@@ -9,6 +9,7 @@ import pytest
 from piccolo.engine.base import Engine
 
 from accounts.schemas import MerchantOut
+from accounts.tables import Merchant
 from customers.tables import Customer
 from loyalmail.errors import Conflict, QuotaExceeded
 from quota import services as quota
@@ -137,6 +138,9 @@ async def test_the_eleventh_test_send_is_refused_with_the_renewal_date(db: Engin
 async def test_monthly_grant_counts_loyal_customers_of_the_previous_month(db: Engine) -> None:
     merchant = await make_merchant(time_zone="Pacific/Kiritimati")
     created = datetime(2026, 9, 1, tzinfo=UTC)
+    # The shop signed up before the test's clock: December is not its first month (whose
+    # allowance counts the loyal customers of the moment), whatever the real date is.
+    await Merchant.update({Merchant.created_at: created}).where(Merchant.id == merchant.id)
     for n, (kind, when) in enumerate(
         [
             ("loyal", created),
