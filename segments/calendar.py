@@ -100,6 +100,20 @@ def birthday_ranges(today: date, days: int = BIRTHDAY_WINDOW_DAYS) -> list[tuple
     return [(start, 1231), (101, end)]
 
 
+#: Every month-day a birth date can have (29 February included), in calendar order.
+ALL_MONTH_DAYS = [
+    month * 100 + day
+    for month in range(1, 13)
+    for day in range(1, cal.monthrange(2000, month)[1] + 1)
+]
+
+
+def month_days_in(ranges: list[tuple[int, int]]) -> list[int]:
+    """The month-days inside the inclusive ``ranges`` of :func:`birthday_ranges`, the same
+    birth dates as the ranges, listed."""
+    return [md for md in ALL_MONTH_DAYS if any(low <= md <= high for low, high in ranges)]
+
+
 def next_birthday(birth_date: date, today: date) -> date:
     """The next celebration on or after ``today`` under the 28 February rule."""
     for year in (today.year, today.year + 1):

@@ -77,6 +77,18 @@ def test_birthday_ranges(today: date, ranges: list[tuple[int, int]]) -> None:
     assert calendar.birthday_ranges(today) == ranges
 
 
+def test_month_days_in_lists_what_the_ranges_hold() -> None:
+    across = calendar.birthday_ranges(date(2026, 12, 20))
+    assert calendar.month_days_in(across) == [*range(101, 117), *range(1220, 1232)]
+    # A whole year's window from 1 March of a common year: 29 February is listed once, with
+    # the 28th, and no impossible day (230, 431) ever is.
+    whole = calendar.birthday_ranges(date(2026, 3, 1), 366)
+    listed = calendar.month_days_in(whole)
+    assert len(listed) == len(set(listed)) == 366
+    assert {228, 229} <= set(listed)
+    assert not {230, 431, 1132} & set(listed)
+
+
 def test_next_birthday_follows_the_28_february_rule() -> None:
     leapling = date(2000, 2, 29)
     assert calendar.next_birthday(leapling, date(2026, 2, 1)) == date(2026, 2, 28)
