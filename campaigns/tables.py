@@ -57,7 +57,7 @@ class CampaignRecipient(Table, tablename="campaign_recipient"):
     """One frozen member of a campaign's audience: written by the dispatch's INSERT … SELECT,
     then claimed, sent and resolved by the batch workers. The truth about who got what."""
 
-    id: BigSerial  # created by Piccolo; declared for the type checker
+    id: BigSerial  # BIGINT on PostgreSQL (migration 2026-12-07T02:00); for the type checker
     campaign = ForeignKey(references=Campaign, null=False, index=False, on_delete=OnDelete.cascade)
     merchant = ForeignKey(references=Merchant, null=False, index=False)
     #: Null once the customer is erased: the worker then sends nothing.
@@ -83,7 +83,7 @@ class CampaignBatch(Table, tablename="campaign_batch"):
     """A range of recipient ids handed to one job. Redis may lose the job; this row lets the
     reconciler hand the range out again."""
 
-    id: BigSerial  # created by Piccolo; declared for the type checker
+    id: Serial  # created by Piccolo; declared for the type checker
     campaign = ForeignKey(references=Campaign, null=False, index=False, on_delete=OnDelete.cascade)
     first_recipient = BigInt()
     last_recipient = BigInt()
@@ -96,7 +96,7 @@ class CampaignBounce(Table, tablename="campaign_bounce"):
     event (a unique index on merchant and event_id); the suppression it caused is in the
     customers app."""
 
-    id: BigSerial  # created by Piccolo; declared for the type checker
+    id: BigSerial  # BIGINT on PostgreSQL (migration 2026-12-07T02:00); for the type checker
     # The unique index (merchant, event_id) serves the merchant's lookups too.
     merchant = ForeignKey(references=Merchant, null=False, index=False)
     campaign = ForeignKey(references=Campaign, null=False, index=False, on_delete=OnDelete.cascade)

@@ -3,6 +3,7 @@
 from piccolo.columns import (
     JSONB,
     BigInt,
+    BigSerial,
     Boolean,
     Date,
     ForeignKey,
@@ -63,7 +64,7 @@ class Customer(Table, tablename="customer"):
 
 
 class Purchase(Table, tablename="purchase"):
-    id: Serial  # created by Piccolo; declared for the type checker
+    id: BigSerial  # BIGINT on PostgreSQL (migration 2026-12-07T02:00); for the type checker
     merchant = ForeignKey(references=Merchant, null=False, index=True)
     customer = ForeignKey(references=Customer, null=False, index=True)
     kind = Varchar(length=10)  # purchase | refund | exchange
@@ -79,7 +80,7 @@ class Purchase(Table, tablename="purchase"):
 class ConsentEvent(Table, tablename="consent_event"):
     """Append-only: rows are inserted, never updated. Erasure deletes them with the customer."""
 
-    id: Serial  # created by Piccolo; declared for the type checker
+    id: BigSerial  # BIGINT on PostgreSQL (migration 2026-12-07T02:00); for the type checker
     merchant = ForeignKey(references=Merchant, null=False, index=True)
     customer = ForeignKey(references=Customer, null=False, index=True)
     action = Varchar(length=12)  # requested | confirmed | withdrawn | resubscribed

@@ -6,8 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.response_cache import ResponseCacheConfig
+from litestar.exceptions import NotFoundException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -109,6 +110,19 @@ async def _close_pool() -> None:
         await db.close_connection_pool()
 
 
+#: Every number in a route's path is the key of a row with a 32-bit key (accounts, customers,
+#: segments, templates, campaigns). A larger one is nobody's: PostgreSQL would refuse it as a
+#: query parameter (a 500), so it is answered like any other id that is not the caller's.
+LARGEST_PATH_ID = 2**31 - 1
+
+
+async def ids_in_range(request: Request) -> None:
+    """Before every handler: a path id out of the keys' range is a 404."""
+    for value in request.path_params.values():
+        if isinstance(value, int) and not 0 <= value <= LARGEST_PATH_ID:
+            raise NotFoundException()
+
+
 def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Litestar:
     settings = settings or get_settings()
     from loyalmail.i18n import LocaleMiddleware
@@ -121,6 +135,7 @@ def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Li
             DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS),
             LocaleMiddleware,
         ],
+        before_request=ids_in_range,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         template_config=TemplateConfig(
             directory=template_engine_dirs,

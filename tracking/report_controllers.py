@@ -3,8 +3,10 @@ clicked, unsubscribed) as JSON, CSV and a section of the page."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, Request, get
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import Stream, Template
 
 from campaigns import services as campaigns
@@ -18,6 +20,10 @@ from tracking.reports import campaign_report
 from tracking.schemas import CampaignReport, PeoplePage
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+
+#: A keyset position is a recipient id (BIGINT): anything outside is refused with a 400 before
+#: a query could fail on it.
+After = Annotated[int, Parameter(ge=0, le=2**63 - 1)]
 
 
 class ReportApiController(Controller):
@@ -36,7 +42,7 @@ class ReportApiController(Controller):
         request: Request,
         campaign_id: FromPath[int],
         activity: FromQuery[str] = "opened",
-        after: FromQuery[int] = 0,
+        after: FromQuery[After] = 0,
         limit: FromQuery[int] = 50,
     ) -> PeoplePage:
         """Who ``opened`` (a person's open or click), ``clicked``, ``unsubscribed`` (not taken
@@ -83,7 +89,7 @@ class ReportPagesController(Controller):
         request: Request,
         campaign_id: FromPath[int],
         activity: FromQuery[str] = "opened",
-        after: FromQuery[int] = 0,
+        after: FromQuery[After] = 0,
     ) -> Template:
         merchant_id = principal_of(request).merchant_id
         campaign = await campaigns.get_campaign(merchant_id, campaign_id)

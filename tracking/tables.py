@@ -4,13 +4,13 @@ No foreign keys: the rows are written in batches at the rate mail clients fetch 
 every reader scopes by merchant and campaign itself. A recipient id names the campaign's
 frozen recipient row (0: a test send, which reports leave out)."""
 
-from piccolo.columns import BigInt, BigSerial, Boolean, Integer, Timestamptz, Varchar
+from piccolo.columns import BigInt, BigSerial, Boolean, Integer, Serial, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
 
 class TrackingEvent(Table, tablename="tracking_event"):
-    id: BigSerial  # created by Piccolo; declared for the type checker
+    id: BigSerial  # BIGINT on PostgreSQL (migration 2026-12-07T02:00); for the type checker
     merchant = Integer()
     campaign = Integer()
     recipient = BigInt()
@@ -31,7 +31,7 @@ class TrackingPerson(Table, tablename="tracking_person"):
     anything instead of every event. Only people's opens and clicks are counted here, and
     machines' opens; ``left_at``/``back_at`` are the latest unsubscribe and resubscribe."""
 
-    id: BigSerial  # created by Piccolo; declared for the type checker
+    id: BigSerial  # BIGINT on PostgreSQL (migration 2026-12-07T02:00); for the type checker
     merchant = Integer()
     campaign = Integer()
     recipient = BigInt()
@@ -46,7 +46,7 @@ class TrackingHour(Table, tablename="tracking_hour"):
     """People's opens and clicks of a campaign per hour (UTC), added up as events are
     written: the report's activity chart."""
 
-    id: BigSerial  # created by Piccolo; declared for the type checker
+    id: Serial  # created by Piccolo; declared for the type checker
     merchant = Integer()
     campaign = Integer()
     hour = Timestamptz()

@@ -57,8 +57,15 @@ def test_a_return_path_names_its_recipient_whatever_the_case() -> None:
     expected = verp.RecipientRef(12, 345, 67890)
     assert verp.parse_return_path(address) == expected
     assert verp.parse_return_path(f"<{address.upper()}>") == expected  # an MTA lower-/upper-cased
-    largest = verp.return_path(2**31 - 1, 2**31 - 1, 2**31 - 1)
+    largest = verp.return_path(2**31 - 1, 2**31 - 1, 2**63 - 1)
     assert largest is not None and len(largest.partition("@")[0]) <= 64
+    assert verp.parse_return_path(largest) == verp.RecipientRef(2**31 - 1, 2**31 - 1, 2**63 - 1)
+    # Past what the columns hold: nobody's (a query would be refused by PostgreSQL).
+    assert verp.parse_return_path(verp.return_path(2**31, 1, 1) or "") is None
+    assert verp.parse_message_id("<lm.1.2.9223372036854775808@x.example>") is None
+    assert verp.parse_message_id("<lm.1.2.9223372036854775807@x.example>") == verp.RecipientRef(
+        1, 2, 2**63 - 1
+    )
 
 
 def test_an_altered_or_foreign_return_path_names_nobody() -> None:
@@ -99,7 +106,8 @@ def test_only_our_message_ids_name_a_recipient() -> None:
     assert verp.parse_message_id(" <lm.1.22.333@shop.example> ") == verp.RecipientRef(1, 22, 333)
     for other in (
         "<lm.1.22.test5.1@shop.example>",  # a test send: no recipient row
-        "<lm.1.22.99999999999@shop.example>",  # beyond the id columns
+        "<lm.1.2222222222.3@shop.example>",  # beyond the campaign id column
+        "<lm.1.22.9223372036854775808@shop.example>",  # beyond the recipient id column
         "<CAF=abc@mail.gmail.com>",
         "lm.1.22.333",
         "",

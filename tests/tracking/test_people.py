@@ -197,6 +197,13 @@ async def test_the_api_answers_a_page_and_refuses_a_bad_list(
         f"{path}.csv", params={"activity": "bounced"}, headers=auth(api_token)
     )
     assert csv_refused.status_code == 422 and csv_refused.json()["detail"]
+    # A position outside any recipient id (a BIGINT) is a clear 400, never a database error.
+    for position in (str(2**63), "-1"):
+        beyond = await client.get(
+            path, params={"activity": "opened", "after": position}, headers=auth(api_token)
+        )
+        assert beyond.status_code == 400, (position, beyond.text)
+        assert "after" in beyond.text
 
 
 async def test_the_csv_has_every_person_with_neutralised_text(
