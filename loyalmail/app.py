@@ -110,16 +110,13 @@ async def _close_pool() -> None:
         await db.close_connection_pool()
 
 
-#: Every number in a route's path is the key of a row with a 32-bit key (accounts, customers,
-#: segments, templates, campaigns). A larger one is nobody's: PostgreSQL would refuse it as a
-#: query parameter (a 500), so it is answered like any other id that is not the caller's.
-LARGEST_PATH_ID = 2**31 - 1
-
-
 async def ids_in_range(request: Request) -> None:
-    """Before every handler: a path id out of the keys' range is a 404."""
+    """Before every handler: a path id out of the keys' range is a 404. Every number in a
+    route's path is a 32-bit key (accounts, customers, segments, templates, campaigns); a
+    larger one is nobody's, answered like any id that is not the caller's instead of the 500
+    PostgreSQL's refusal of the query parameter would become."""
     for value in request.path_params.values():
-        if isinstance(value, int) and not 0 <= value <= LARGEST_PATH_ID:
+        if isinstance(value, int) and not 0 <= value <= database.LARGEST_KEY:
             raise NotFoundException()
 
 

@@ -28,6 +28,13 @@ _current: Engine | None = None
 POSTGRES_SESSION_SETTINGS = {"plan_cache_mode": "force_custom_plan", "jit": "off"}
 
 
+#: The largest key of a Serial column (32 bits on PostgreSQL) and of a BIGINT one. A number
+#: past them is nobody's row, and PostgreSQL would refuse it as a query parameter: callers
+#: check input against these before it reaches a query.
+LARGEST_KEY = 2**31 - 1
+LARGEST_BIG_KEY = 2**63 - 1
+
+
 class LoopPooledPostgresEngine(PostgresEngine):
     """Piccolo's PostgreSQL engine with one connection pool per event loop.
 

@@ -20,7 +20,7 @@ from litestar.response import Redirect, Template
 from accounts import services as accounts
 from accounts.controllers import _safe_next as safe_next
 from customers.services.dashboard import dashboard
-from loyalmail import mail_checks
+from loyalmail import database, mail_checks
 from loyalmail.auth import principal_of
 from loyalmail.catcher import read_outbox
 from loyalmail.errors import NotFound, _
@@ -264,7 +264,7 @@ class ShellPagesController(Controller):
         self,
         request: Request,
         # Journal ids are PostgreSQL integers: a larger number would fail in the database.
-        before: FromQuery[Annotated[int | None, Parameter(ge=1, le=2**31 - 1)]] = None,
+        before: FromQuery[Annotated[int | None, Parameter(ge=1, le=database.LARGEST_KEY)]] = None,
     ) -> Template:
         """This month's allowance, packs, test sends, next month's forecast and the history;
         ``before`` pages to older history entries."""

@@ -18,6 +18,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from accounts import services as accounts
+from loyalmail import database
 from loyalmail.auth import principal_of
 from loyalmail.settings import get_settings
 from quota import services
@@ -45,7 +46,7 @@ class QuotaApiController(Controller):
     async def history(
         self,
         request: Request,
-        before: FromQuery[Annotated[int | None, Parameter(ge=1, le=2**31 - 1)]] = None,
+        before: FromQuery[Annotated[int | None, Parameter(ge=1, le=database.LARGEST_KEY)]] = None,
         limit: FromQuery[Annotated[int, Parameter(ge=1, le=200)]] = 50,
     ) -> HistoryPage:
         """Grants, purchases, reservations, releases and expiries, newest first."""

@@ -10,6 +10,7 @@ from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import Stream, Template
 
 from campaigns import services as campaigns
+from loyalmail import database
 from loyalmail.auth import principal_of
 from loyalmail.errors import _
 from loyalmail.i18n import gettext
@@ -23,7 +24,7 @@ CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 
 #: A keyset position is a recipient id (BIGINT): anything outside is refused with a 400 before
 #: a query could fail on it.
-After = Annotated[int, Parameter(ge=0, le=2**63 - 1)]
+After = Annotated[int, Parameter(ge=0, le=database.LARGEST_BIG_KEY)]
 
 
 class ReportApiController(Controller):

@@ -29,15 +29,12 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
+from loyalmail import database
 from loyalmail.settings import get_settings
 
 SIGNATURE_CHARS = 12
 #: The key of these signatures: never the tracking tokens' (their salts are loyalmail.token.*).
 _SALT = b"loyalmail.verp"
-#: The largest merchant and campaign id (integer columns) and recipient id (BIGINT since the
-#: campaigns migration of 2026-12-07); a larger number is nobody's.
-_LARGEST_ID = 2**31 - 1
-_LARGEST_RECIPIENT_ID = 2**63 - 1
 _EXTENSION = re.compile(r"([0-9a-f]{1,8})\.([0-9a-f]{1,8})\.([0-9a-f]{1,16})\.([a-z2-7]{12})")
 _MESSAGE_ID = re.compile(r"<\s*lm\.(\d{1,10})\.(\d{1,10})\.(\d{1,19})@[^<>\s@]+\s*>", re.ASCII)
 
@@ -54,9 +51,9 @@ class RecipientRef:
 def _ref(merchant_id: int, campaign_id: int, recipient_id: int) -> RecipientRef | None:
     # Checked before any query: PostgreSQL would refuse a parameter out of the column's range.
     if (
-        0 < merchant_id <= _LARGEST_ID
-        and 0 < campaign_id <= _LARGEST_ID
-        and 0 < recipient_id <= _LARGEST_RECIPIENT_ID
+        0 < merchant_id <= database.LARGEST_KEY
+        and 0 < campaign_id <= database.LARGEST_KEY
+        and 0 < recipient_id <= database.LARGEST_BIG_KEY  # BIGINT since 2026-12-07
     ):
         return RecipientRef(merchant_id, campaign_id, recipient_id)
     return None
