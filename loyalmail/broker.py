@@ -54,8 +54,12 @@ class DatabasePool(Middleware):
             self._engine = None
 
 
-def make_broker(redis_url: str) -> dramatiq.Broker:
-    broker: dramatiq.Broker = RedisBroker(url=redis_url) if redis_url else StubBroker()
+def make_broker(redis_url: str, heartbeat_seconds: float = 60.0) -> dramatiq.Broker:
+    broker: dramatiq.Broker = (
+        RedisBroker(url=redis_url, heartbeat_timeout=int(heartbeat_seconds * 1000))
+        if redis_url
+        else StubBroker()
+    )
     broker.add_middleware(AsyncIO())
     # After AsyncIO, whose boot hook starts the event loop this one opens the pool on.
     broker.add_middleware(DatabasePool())
@@ -68,7 +72,7 @@ def setup(settings: Settings | None = None) -> dramatiq.Broker:
     with _lock:
         if _broker is None:
             settings = settings or get_settings()
-            _broker = make_broker(settings.redis_url)
+            _broker = make_broker(settings.redis_url, settings.broker_heartbeat_seconds)
             dramatiq.set_broker(_broker)
         return _broker
 

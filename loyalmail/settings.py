@@ -30,6 +30,10 @@ class Settings:
     database_url: str = ""
     #: ``redis://host:6379/0``; empty = in-process broker with a worker thread.
     redis_url: str = ""
+    #: A worker process silent this long is taken for dead: another process puts the jobs
+    #: it had taken back on the queue (dramatiq's Redis heartbeat). Its recipients' leases
+    #: (send_lease_seconds) decide, independently, when they may be sent by someone else.
+    broker_heartbeat_seconds: float = 60.0
     #: Signs session cookies, tokens and the erasure hashes. Generated and kept in
     #: data_dir when empty, so one machine needs no configuration.
     secret_key: str = ""
@@ -178,7 +182,12 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.smtp_security not in {"none", "starttls", "tls"}:
         raise SettingsError("LOYALMAIL_SMTP_SECURITY must be none, starttls or tls")
-    for name in ("send_batch_size", "send_max_attempts", "smtp_pool_size"):
+    for name in (
+        "send_batch_size",
+        "send_max_attempts",
+        "smtp_pool_size",
+        "broker_heartbeat_seconds",
+    ):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
     _check_bounce_address(settings.bounce_address)

@@ -11,8 +11,10 @@ compares in order.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
@@ -21,6 +23,7 @@ from loyalmail import database
 from loyalmail.errors import ServiceUnavailable, _
 
 T = TypeVar("T")
+log = logging.getLogger("loyalmail.sql")
 
 #: How often a write transaction is tried again after losing a race it cannot resolve itself
 #: (a PostgreSQL deadlock or serialization failure, or a concurrent first insert of a key).
@@ -120,3 +123,41 @@ async def with_retries(
                 raise
             await asyncio.sleep(0.002 * (attempt + 1))
     raise ServiceUnavailable(busy)
+
+
+#: SQLSTATEs of a database that is gone for now: connection exceptions (class 08), and the
+#: server shutting down, crashed or still starting (57P01–57P03).
+_UNREACHABLE_STATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """The database could not be reached or the connection broke under us (a network cut,
+    PostgreSQL restarting): worth trying again once it is back, unlike any other error."""
+    state = str(getattr(exc, "sqlstate", "") or "")
+    if state.startswith("08") or state in _UNREACHABLE_STATES:
+        return True
+    if type(exc).__name__ == "InterfaceError" and "closed" in str(exc):
+        return True  # asyncpg, on a connection the server or the network closed
+    return isinstance(exc, OSError)
+
+
+async def until_reachable(
+    operation: Callable[[], Awaitable[T]], *, deadline: datetime, what: str
+) -> T:
+    """Run ``operation`` again while the database is unreachable, waiting 0.5, 1, 2 … 5 s
+    between tries, as long as the next try can still start before ``deadline`` (UTC); then
+    the last error is raised. For work whose result is only good until a deadline: a send
+    worker's outcomes while its lease holds (recorded late, they are still ours; given up,
+    they are sent again by whoever takes the lease over)."""
+    wait = 0.5
+    while True:
+        try:
+            return await operation()
+        except Exception as exc:
+            if not is_unreachable(exc) or datetime.now(UTC) + timedelta(seconds=wait) >= deadline:
+                raise
+            log.warning(
+                "database unreachable while %s (%r); trying again in %.1f s", what, exc, wait
+            )
+        await asyncio.sleep(wait)
+        wait = min(wait * 2, 5.0)

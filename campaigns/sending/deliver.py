@@ -8,7 +8,10 @@ spends (accepted) or releases (bounced, skipped, given up) the recipients' units
 the lease once half of it is gone and reads the campaign's status, so a pause or cancel
 stops a worker after the few messages it has in hand. A worker killed between the SMTP
 server's "250 OK" and that commit leaves at most :data:`FLUSH_EVERY` messages that the next
-claimer sends again; that is the whole bound on duplicates, and nobody is ever skipped.
+claimer sends again; that is the whole bound on duplicates, and nobody is ever skipped. A
+worker that cannot reach the database to record what the relay accepted waits the outage
+out while its lease holds (``sql.until_reachable``), so a short outage sends nothing twice;
+a worker that wakes up past its lease (stopped, frozen) sends none of what it still holds.
 
 Just before each group of messages goes out the customers are read again: an address that
 was unsubscribed, suppressed, erased or changed since the freeze is skipped and its unit
@@ -59,6 +62,8 @@ log = logging.getLogger("loyalmail.sending")
 
 #: Messages between two commits of outcomes (and the bound on duplicates after a kill).
 FLUSH_EVERY = 20
+#: Sending stops this long before the lease ends (a tenth of a shorter lease): _Send.lease_over.
+LEASE_MARGIN = timedelta(seconds=2)
 #: The longest wait before a retry.
 LONGEST_RETRY = timedelta(hours=1)
 #: A send pauses itself when more than this share of its messages bounced, once it has
@@ -120,6 +125,14 @@ class _Send:
     content_row: dict[str, Any]
     #: Until when the claimed recipients are ours (extended as the batch goes on).
     lease_until: datetime
+
+    def lease_over(self) -> bool:
+        """Has our claim (nearly) run out by this process's clock? A worker that was stopped
+        (SIGSTOP, a frozen VM, a long GC pause) past its lease must not send what it holds:
+        the reconciler has handed those recipients to another worker, which sends them. The
+        margin covers one SMTP transaction begun just before the end."""
+        margin = min(LEASE_MARGIN, timedelta(seconds=get_settings().send_lease_seconds / 10))
+        return utc_now() + margin >= self.lease_until
 
 
 # --- compiled messages, per process --------------------------------------------------------
@@ -312,8 +325,12 @@ async def _send_claimed(send: _Send, claimed: list[int], report: BatchReport) ->
 
 async def _send_group(send: _Send, ids: list[int]) -> Outcomes:
     outcomes = Outcomes()
-    async with sql.read_transaction():
-        rows = await sql.fetch(q.claimed(len(ids)), send.campaign_id, send.owner, *ids)
+
+    async def read() -> list[dict[str, Any]]:
+        async with sql.read_transaction():
+            return await sql.fetch(q.claimed(len(ids)), send.campaign_id, send.owner, *ids)
+
+    rows = await sql.until_reachable(read, deadline=send.lease_until, what="reading recipients")
     mailable: list[dict[str, Any]] = []
     for row in rows:
         reason = _may_receive(row)
@@ -326,7 +343,7 @@ async def _send_group(send: _Send, ids: list[int]) -> Outcomes:
     try:
         async with pool_for().connection() as client:
             for index, row in enumerate(mailable):
-                if not client.is_connected or outcomes.policy:
+                if not client.is_connected or outcomes.policy or send.lease_over():
                     outcomes.untried += [int(r["id"]) for r in mailable[index:]]
                     break
                 await _send_one(send, client, row, outcomes)
@@ -370,6 +387,9 @@ async def _send_one(
         verp.return_path(send.merchant.id, send.campaign_id, recipient_id) or send.envelope_from
     )
     await rates.wait_for_slot(send.merchant.id)
+    if send.lease_over():  # the wait for a slot (or a stop) outlived the claim
+        outcomes.untried.append(recipient_id)
+        return
     try:
         await send_prepared(client, envelope_from, to, data)
     except (aiosmtplib.SMTPException, OSError) as exc:
@@ -471,7 +491,11 @@ async def _record(send: _Send, outcomes: Outcomes, report: BatchReport) -> str:
                 await sql.execute(q.EXTEND_LEASE, moment + lease, send.campaign_id, send.owner)
             return status, counts
 
-    status, counts = await sql.with_retries(attempt)
+    # Messages already accepted by the relay: waiting out a short database outage to record
+    # them (while the lease holds) is what keeps them from being sent a second time.
+    status, counts = await sql.until_reachable(
+        lambda: sql.with_retries(attempt), deadline=send.lease_until, what="recording outcomes"
+    )
     if extend:
         send.lease_until = moment + lease
     report.sent += counts["sent"]

@@ -113,3 +113,50 @@ def test_a_worker_opens_a_pool_on_the_actors_loop_and_closes_it_at_shutdown(
         assert actors_loop.run_coroutine(pool_now()) is None
     finally:
         database.use_engine(previous)
+
+
+async def _broken_transaction(engine: Any, killer: Any) -> None:
+    """A transaction whose connection the server closes under it (as a network cut or a
+    restart of PostgreSQL would): the statement after that fails."""
+    async with engine.transaction() as transaction:
+        pid = await transaction.connection.fetchval("SELECT pg_backend_pid()")
+        await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
+        await transaction.connection.fetchval("SELECT 1")
+
+
+async def test_a_broken_connection_goes_back_to_the_pool(
+    postgres: database.LoopPooledPostgresEngine,
+) -> None:
+    # Piccolo released a transaction's connection only after a rollback that worked: three
+    # broken connections emptied this pool of two for good, and the next transaction waited
+    # forever (the fault suite's postgres-down scenario hung every send worker this way).
+    import asyncpg
+
+    await postgres.start_connection_pool(min_size=1, max_size=2)
+    killer = await asyncpg.connect(TEST_DATABASE_URL)
+    try:
+        for _ in range(3):
+            with pytest.raises((asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)):
+                await _broken_transaction(postgres, killer)
+        assert await asyncio.wait_for(backend_pid(postgres), timeout=10) > 0
+        assert postgres.current_transaction.get() is None
+    finally:
+        await killer.close()
+        await postgres.close_connection_pool()
+
+
+async def test_a_connection_opened_before_the_pool_is_closed_not_released_to_it(
+    postgres: database.LoopPooledPostgresEngine,
+) -> None:
+    # A worker's first job can open its transaction before the worker's pool exists; asyncpg
+    # refused to take that connection back ("is not a member of this pool") and the job failed.
+    assert postgres.pool is None
+    async with postgres.transaction() as transaction:
+        await postgres.start_connection_pool(min_size=1, max_size=1)
+        connection = transaction.connection
+        assert await connection.fetchval("SELECT 1") == 1
+    try:
+        assert connection.is_closed()
+        assert await backend_pid(postgres) > 0  # the pool works
+    finally:
+        await postgres.close_connection_pool()
