@@ -104,7 +104,17 @@ async def cut_into_batches(
     low, high = int(first[0]["id"]), int(last[0]["id"])
     size = batch_size
     await sql.execute(
-        q.INSERT_BATCHES, low, size, size, high, campaign_id, size, high, size, high, started
+        q.insert_batches(database.is_postgres()),
+        low,
+        size,
+        size,
+        high,
+        campaign_id,
+        size,
+        high,
+        size,
+        high,
+        started,
     )
     return [int(b["id"]) for b in await sql.fetch(q.BATCHES, campaign_id)]
 

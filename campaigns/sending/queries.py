@@ -132,13 +132,21 @@ LAST_FROZEN = """
 SELECT id FROM campaign_recipient WHERE campaign = ? AND id > ? ORDER BY id DESC LIMIT 1
 """
 
-#: The frozen recipients' id span cut into ranges of ``size`` ids, one batch each, handed out
-#: when the campaign started; parameters: first, size, size, last, campaign, size, last,
-#: size, last, started. One freeze takes consecutive ids, so a range holds ``size``
-#: recipients (fewer only where another campaign's freeze took ids in between; a batch
-#: claims only its own campaign's rows). Computed from the two ends, not by numbering
-#: every row: 8,000 ranges instead of a window over 800,000 rows.
-INSERT_BATCHES = """
+
+def insert_batches(postgres: bool) -> str:
+    """The frozen recipients' id span cut into ranges of ``size`` ids, one batch each, handed
+    out when the campaign started; parameters: first, size, size, last, campaign, size, last,
+    size, last, started. One freeze takes consecutive ids, so a range holds ``size``
+    recipients (fewer only where another campaign's freeze took ids in between; a batch
+    claims only its own campaign's rows). Computed from the two ends, not by numbering
+    every row: 8,000 ranges instead of a window over 800,000 rows.
+
+    The start time's CAST is PostgreSQL's alone: there a parameter in INSERT … SELECT needs
+    its type, while SQLite gives ``TIMESTAMP WITH TIME ZONE`` numeric affinity and turned
+    the time into the number 2026 (every batch looked stale to the reconciler at once, and
+    the ORM could not read the row back)."""
+    started = "CAST(? AS TIMESTAMP WITH TIME ZONE)" if postgres else "?"
+    return f"""
 WITH RECURSIVE cut(low) AS (
     SELECT CAST(? AS BIGINT)
     UNION ALL
@@ -147,9 +155,10 @@ WITH RECURSIVE cut(low) AS (
 INSERT INTO campaign_batch (campaign, first_recipient, last_recipient, enqueued_at)
 SELECT CAST(? AS INTEGER), low,
        CASE WHEN low + ? - 1 < ? THEN low + ? - 1 ELSE ? END,
-       CAST(? AS TIMESTAMP WITH TIME ZONE)
+       {started}
 FROM cut ORDER BY low
-"""
+"""  # noqa: S608 - fixed SQL only
+
 
 BATCHES = "SELECT id FROM campaign_batch WHERE campaign = ? ORDER BY id"
 

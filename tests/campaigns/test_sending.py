@@ -268,6 +268,18 @@ async def test_the_batches_cover_every_frozen_recipient_in_ranges_of_the_batch_s
     assert sum(1 for i in ids if any(low <= i <= high for low, high in spans)) == 23
 
 
+async def test_a_batch_keeps_the_time_it_was_handed_out(merchant: MerchantOut) -> None:
+    # Found by tests/loyalmail/test_tenant_isolation.py's snapshot: on SQLite the batches'
+    # enqueued_at was stored as the number 2026 (CAST to a numeric-affinity type), which the
+    # ORM could not read and the reconciler took for a stale batch at once.
+    campaign_id, _ = await ready(merchant, 3)
+    moment = datetime.now(UTC)  # after the pack was bought: it is valid from then on
+    await dispatch.send_now(merchant.id, campaign_id, now=moment)
+    batches = await CampaignBatch.select().where(CampaignBatch.campaign == campaign_id)
+    assert [b["enqueued_at"] for b in batches] == [moment]
+    assert await control.hand_out_unfinished(campaign_id, moment - timedelta(minutes=1)) == 0
+
+
 async def test_erasure_while_queued_forgets_the_recipient_and_sends_nothing_to_them(
     client: Any,
     merchant: MerchantOut,
