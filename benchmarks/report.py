@@ -71,9 +71,10 @@ FROM customer c WHERE c.merchant = $2 ORDER BY c.id
 # Each recipient's fate from a hash of its id (h, 0..9999), so the figures are the same every
 # build: < 3000 opens as a person (1–3 times; some of them also through a proxy), 3000–4400
 # machine opens only, < 625 clicks (1–2), < 30 unsubscribes (< 3 undone later).
+# The recipient key is a BIGINT; hashed as INTEGER (a build's ids fit) for the same figures.
 EVENTS = """
 WITH r AS (
-  SELECT id, (hashint4(id) & 2147483647) % 10000 AS h FROM campaign_recipient
+  SELECT id, (hashint4(CAST(id AS INTEGER)) & 2147483647) % 10000 AS h FROM campaign_recipient
   WHERE campaign = $1
 )
 INSERT INTO tracking_event (merchant, campaign, recipient, kind, link, machine, reason,

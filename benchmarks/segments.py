@@ -684,6 +684,7 @@ async def measure(
     timings.append(freeze.finish(sampler))
     await engine.run_ddl("TRUNCATE campaign_recipient, campaign_batch CASCADE")
     await Campaign.delete().where(Campaign.id == campaign_id)
+    timings += await references(url, merchant_id, campaign_id, select, params, repeat, sampler)
 
     plans: list[tuple[str, str]] = []
     for timing in timings:
@@ -697,6 +698,73 @@ async def measure(
             plans.append((f"{timing.figure} (generic plan)", plan))
     facts = {"today": ctx.today.isoformat(), "time_zone": ctx.time_zone}
     return timings, facts, plans
+
+
+#: The floor of a custom count: every eligible row read and tested by a condition that no
+#: index answers, sent by plain asyncpg (no pool, no Piccolo) so nothing of ours is in it.
+REFERENCE_SCAN = (
+    "SELECT COUNT(*) AS n FROM customer c WHERE c.merchant = $1 AND c.email_status = 'verified'"
+    " AND c.subscribed AND NOT c.suppressed AND c.email <> ''"
+)
+#: A copy of the recipient table's columns with no key, index or constraint: the freeze's own
+#: statement into it is what writing the rows costs on this machine before any index.
+REFERENCE_TABLE = "bench_freeze_reference"
+
+
+async def references(
+    url: str,
+    merchant_id: int,
+    campaign_id: int,
+    select: str,
+    params: list[object],
+    repeat: int,
+    sampler: RssSampler,
+) -> list[Timing]:
+    """Figures of the same run that no code of ours can beat: what the engine itself needs
+    to read every eligible customer, and to write the frozen rows into a bare heap."""
+    import asyncpg
+
+    from campaigns.sending import queries as send_queries
+    from loyalmail import database
+    from loyalmail import sql as transactions
+
+    engine = database.engine()
+    timings: list[Timing] = []
+    connection = await asyncpg.connect(url)
+    try:
+        runs: list[float] = []
+        members = 0
+        sampler.reset()
+        for n in range(repeat + 1):
+            started = time.perf_counter()
+            members = int(await connection.fetchval(REFERENCE_SCAN, merchant_id))
+            if n:  # the first run reads the pages in: not timed
+                runs.append((time.perf_counter() - started) * 1000)
+        figure = "plain asyncpg: every eligible customer read (the floor of a custom count)"
+        timings.append(Timing(figure, "reference", members, None, runs).finish(sampler))
+        await connection.execute(
+            f"DROP TABLE IF EXISTS {REFERENCE_TABLE};"
+            f" CREATE TABLE {REFERENCE_TABLE} (LIKE campaign_recipient INCLUDING DEFAULTS)"
+        )
+    finally:
+        await connection.close()
+    statement = send_queries.freeze_audience(transactions.from_piccolo(select)).replace(
+        "INSERT INTO campaign_recipient ", f"INSERT INTO {REFERENCE_TABLE} ", 1
+    )
+    runs = []
+    frozen = 0
+    sampler.reset()
+    for _ in range(2):
+        started = time.perf_counter()
+        async with transactions.write_transaction():
+            await transactions.execute("SET LOCAL work_mem = '192MB'")
+            frozen = await transactions.execute(statement, campaign_id, merchant_id, *params)
+        runs.append((time.perf_counter() - started) * 1000)
+        await engine.run_ddl(f"TRUNCATE {REFERENCE_TABLE}")
+    await engine.run_ddl(f"DROP TABLE {REFERENCE_TABLE}")
+    figure = "the freeze's INSERT … SELECT into a table with no key and no index"
+    timings.append(Timing(figure, "reference", frozen, None, runs).finish(sampler))
+    return timings
 
 
 # --- output -------------------------------------------------------------------------------------
