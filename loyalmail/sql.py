@@ -130,6 +130,10 @@ async def with_retries(
 _UNREACHABLE_STATES = frozenset({"57P01", "57P02", "57P03"})
 
 
+#: The longest one try of :func:`until_reachable` may take before it is made again.
+ATTEMPT_SECONDS = 10.0
+
+
 def is_unreachable(exc: BaseException) -> bool:
     """The database could not be reached or the connection broke under us (a network cut,
     PostgreSQL restarting): worth trying again once it is back, unlike any other error."""
@@ -152,9 +156,13 @@ async def until_reachable(
     wait = 0.5
     while True:
         try:
-            return await operation()
+            # A try that hangs (a connection half-open after the network came back) is given
+            # up and made again; a statement of this kind takes milliseconds.
+            return await asyncio.wait_for(operation(), timeout=ATTEMPT_SECONDS)
         except Exception as exc:
-            if not is_unreachable(exc) or datetime.now(UTC) + timedelta(seconds=wait) >= deadline:
+            if not (is_unreachable(exc) or isinstance(exc, TimeoutError)) or (
+                datetime.now(UTC) + timedelta(seconds=wait) >= deadline
+            ):
                 raise
             log.warning(
                 "database unreachable while %s (%r); trying again in %.1f s", what, exc, wait

@@ -86,9 +86,14 @@ class TcpCut:
 
 
 def _reset(end: socket.socket) -> None:
-    """Close with an RST (SO_LINGER 0), as a vanished peer or a firewall would."""
+    """Drop the connection at once (SO_LINGER 0: no lingering data), as a vanished peer or a
+    firewall would. shutdown() before close(): a close() alone leaves the connection open
+    while a pump thread still waits in recv() on it, and PostgreSQL then keeps that session
+    idle in its transaction, holding its locks."""
     with contextlib.suppress(OSError):
         end.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        end.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         end.close()
 
