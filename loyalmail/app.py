@@ -6,12 +6,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from litestar import Litestar, Request
 from litestar.config.response_cache import ResponseCacheConfig
-from litestar.exceptions import NotFoundException
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.params import BodyKwarg
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -19,7 +22,8 @@ from litestar.types import ControllerRouterHandler
 
 from loyalmail import database
 from loyalmail.auth import PUBLIC_PATHS, AuthMiddleware
-from loyalmail.http_errors import EXCEPTION_HANDLERS
+from loyalmail.http_errors import EXCEPTION_HANDLERS, document_errors
+from loyalmail.openapi import DecimalSchema
 from loyalmail.rate_limits import PublicRateLimit
 from loyalmail.settings import Settings, get_settings
 
@@ -120,6 +124,36 @@ async def ids_in_range(request: Request) -> None:
             raise NotFoundException()
 
 
+async def strict_json_body(request: Request) -> None:
+    """Before every handler with a JSON body: the body is decoded strictly into the handler's
+    Struct, so a value of the wrong JSON type is refused (422) as the schema says. Litestar
+    converts bodies leniently (``0`` or ``"no"`` for false, ``"12"`` for 12), which let
+    schema-violating input through (found by the fuzzer). Malformed JSON and an empty body
+    are left to Litestar's own answers."""
+    parameter = request.route_handler.parsed_fn_signature.parameters.get("data")
+    kwarg = parameter.kwarg_definition if parameter is not None else None
+    if not isinstance(kwarg, BodyKwarg) or kwarg.media_type != RequestEncodingType.JSON:
+        return
+    body = await request.body()
+    if not body.strip():
+        return
+    try:
+        msgspec.json.decode(body, type=parameter.annotation, strict=True)  # type: ignore[union-attr]
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).partition(" - at `")
+        key = where.rstrip("`").removeprefix("$").removeprefix(".")
+        raise ValidationException(
+            detail=message, extra=[{"message": message, "key": key, "source": "body"}]
+        ) from exc
+    except msgspec.DecodeError:
+        return
+
+
+async def before_request(request: Request) -> None:
+    await ids_in_range(request)
+    await strict_json_body(request)
+
+
 def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Litestar:
     settings = settings or get_settings()
     from loyalmail.i18n import LocaleMiddleware
@@ -132,7 +166,8 @@ def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Li
             DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS),
             LocaleMiddleware,
         ],
-        before_request=ids_in_range,
+        before_request=before_request,
+        plugins=[DecimalSchema()],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         template_config=TemplateConfig(
             directory=template_engine_dirs,
@@ -154,4 +189,5 @@ def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Li
     # In front of the router, not a route middleware: the rate limits cover every /r/ path
     # (a made-up one too), and the pixel and the click are answered before routing.
     app.asgi_handler = PublicRateLimit(TrackingFastPath(app.asgi_handler))
+    document_errors(app)
     return app

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import quote
 
-from litestar import MediaType, Request, Response
+import msgspec
+from litestar import Litestar, MediaType, Request, Response
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
     NotFoundException,
     ValidationException,
 )
+from litestar.openapi import ResponseSpec
 from litestar.response import Redirect, Template
+from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from loyalmail.errors import LoyalmailError
@@ -108,3 +112,48 @@ EXCEPTION_HANDLERS = {
     UnicodeDecodeError: not_utf8,
     Exception: unexpected_error,
 }
+
+
+class ApiError(msgspec.Struct, omit_defaults=True):
+    """The body of every error the JSON API answers (built by :func:`_error_response`)."""
+
+    status_code: int
+    detail: str
+    #: Where the input was wrong: a body's JSON path (``$.email``) or a field's name.
+    fields: dict[str, str] = msgspec.field(default_factory=dict)
+    #: Structured detail: a quota refusal's figures, the decoder's list of problems.
+    extra: Any = None
+
+
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _error_spec(description: str) -> ResponseSpec:
+    return ResponseSpec(ApiError, generate_examples=False, description=description)
+
+
+def document_errors(app: Litestar) -> None:
+    """Declare in the OpenAPI schema the answers this map gives to the JSON API's handlers,
+    so that a client (and the fuzzer) can rely on them: 401 without valid credentials, 404
+    for an id that is not the caller's, 413 for a body past the limit, 409 and 403 for what
+    a state or a role forbids, 422 for input that breaks a rule."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or not route.path.startswith("/api/"):
+            continue
+        for handler in route.route_handlers:
+            if not handler.include_in_schema or any(
+                code >= 400 for code in (handler.responses or {})
+            ):
+                continue  # not shown, or a handler that documents its own errors (webhooks)
+            methods = set(handler.http_methods)
+            specs = {
+                401: _error_spec("No API token, or one that is not valid"),
+                422: _error_spec("Input that breaks a rule; ``fields`` says where"),
+            }
+            if route.path_parameters or methods & UNSAFE_METHODS:
+                specs[404] = _error_spec("Not found, or another merchant's")
+            if methods & UNSAFE_METHODS:
+                specs[403] = _error_spec("The caller's role may not do this")
+                specs[409] = _error_spec("The object's state (or the quota) does not allow it")
+                specs[413] = _error_spec("The request body is too large")
+            handler.responses = {**specs, **(handler.responses or {})}

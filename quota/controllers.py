@@ -15,6 +15,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from accounts import services as accounts
@@ -78,7 +79,12 @@ class OperatorQuotaController(Controller):
         merchant = await accounts.get_merchant_by_slug(slug)
         return await services.overview(merchant.id)
 
-    @post("/merchants/{slug:str}/quota/packs")
+    @post(
+        "/merchants/{slug:str}/quota/packs",
+        responses={
+            200: ResponseSpec(PackRecorded, description="Recorded before: nothing credited")
+        },
+    )
     async def add_pack(
         self, slug: FromPath[str], data: JSONBody[PackPurchase]
     ) -> Response[PackRecorded]:

@@ -50,6 +50,32 @@ async def test_unknown_fields_and_bad_values_are_422_or_400_with_json(
     assert zone.status_code == 422 and "time_zone" in zone.json()["fields"]
 
 
+async def test_a_value_of_the_wrong_json_type_is_422_not_converted(
+    client: Any, api_token: str
+) -> None:
+    # Found by the fuzzer: Litestar converted bodies leniently, so ``0`` or ``"no"`` for a
+    # boolean and ``"5"`` for a number were accepted although the schema says otherwise.
+    headers = {"authorization": f"Bearer {api_token}"}
+    brand = (await client.get("/api/merchant", headers=headers)).json()
+    for key in ("id", "slug", "created_at"):
+        brand.pop(key)
+    for wrong in (0, "no", "false", None):
+        answer = await client.put(
+            "/api/merchant", json={**brand, "utm_enabled": wrong}, headers=headers
+        )
+        assert answer.status_code == 422, (wrong, answer.text)
+        assert list(answer.json()["fields"]) == ["$.utm_enabled"]
+    unchanged = (await client.get("/api/merchant", headers=headers)).json()
+    assert unchanged["utm_enabled"] is brand["utm_enabled"]
+    flipped = not brand["utm_enabled"]
+    changed = await client.put(
+        "/api/merchant", json={**brand, "utm_enabled": flipped}, headers=headers
+    )
+    assert changed.status_code == 200 and changed.json()["utm_enabled"] is flipped
+    token = await client.post("/api/tokens", json={"name": 5}, headers=headers)
+    assert token.status_code == 422 and list(token.json()["fields"]) == ["$.name"]
+
+
 async def test_open_redirect_after_login_is_refused(client: Any, owner: UserOut) -> None:
     response = await client.post(
         "/login",

@@ -121,6 +121,13 @@ async def test_operator_records_packs_once(
     )
     assert again.status_code == 200
     assert again.json()["created"] is False
+    # Found by the fuzzer: the schema documented only the 201 of a new reference.
+    schema = (await client.get("/schema/openapi.json")).json()
+    answers = schema["paths"]["/api/operator/merchants/{slug}/quota/packs"]["post"]["responses"]
+    assert {"200", "201"} <= set(answers)
+    assert answers["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PackRecorded"
+    }
     other = await client.post(
         path, json={"reference": "psp-1", "packs": 3}, headers=auth(operator_token)
     )

@@ -177,6 +177,26 @@ async def test_bad_definitions_are_422_naming_the_part(
     assert (await client.get("/api/segments", headers=h)).json()["items"] == []
 
 
+async def test_amounts_are_strings_or_numbers_and_the_schema_says_so(
+    client: Any, merchant: MerchantOut, api_token: str
+) -> None:
+    # Found by the fuzzer: a JSON number for an amount was accepted (msgspec decodes it
+    # exactly) while the schema documented a string only.
+    h = auth(api_token)
+    for amount in (0, 12.5, "12.50"):
+        definition = group({"type": "total_spent", "min": None, "max": amount})
+        saved = await client.post(
+            "/api/segments", json={"name": "x", "definition": definition}, headers=h
+        )
+        assert saved.status_code == 201, saved.text
+        assert saved.json()["definition"]["conditions"][0]["max"] == str(amount)
+        await client.delete(f"/api/segments/{saved.json()['id']}", headers=h)
+    schema = (await client.get("/schema/openapi.json")).json()
+    amount_schema = schema["components"]["schemas"]["TotalSpent"]["properties"]["max"]
+    kinds = {option.get("type") for option in amount_schema["oneOf"]}
+    assert kinds == {"string", "number", "null"}
+
+
 async def test_sql_in_values_is_matched_literally(
     client: Any, merchant: MerchantOut, api_token: str
 ) -> None:
