@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from litestar.types import ControllerRouterHandler
 
 from loyalmail import database
 from loyalmail.auth import PUBLIC_PATHS, AuthMiddleware
+from loyalmail.errors import ValidationFailed, _
 from loyalmail.http_errors import EXCEPTION_HANDLERS
 from loyalmail.rate_limits import PublicRateLimit
 from loyalmail.settings import Settings, get_settings
@@ -120,6 +123,66 @@ async def ids_in_range(request: Request) -> None:
             raise NotFoundException()
 
 
+#: A JSON string's escaped NUL (``\\u0000``), not preceded by an escaping backslash.
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_BODY_TYPES = ("application/json", "application/x-www-form-urlencoded")
+
+
+async def no_nul_characters(request: Request) -> None:
+    """Before every handler: a NUL character in the query or in a JSON or form body is a 422.
+    PostgreSQL cannot store one in text (a 500 otherwise, after the earlier writes of the same
+    request), SQLite would keep it, and no field of ours has a use for it. Streamed uploads
+    (multipart) are checked by their readers."""
+    query = request.scope["query_string"]
+    if b"%00" in query.lower() or b"\x00" in query:
+        raise ValidationFailed(_("Text may not contain the NUL character."))
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(_BODY_TYPES):
+        return
+    body = await request.body()  # kept in the scope: the handler reads it from there
+    where = "$"
+    if content_type.startswith("application/json"):
+        if _JSON_NUL.search(body) is None:
+            return
+        try:
+            where = _nul_path(json.loads(body), "$") or "$"
+        except (ValueError, RecursionError):
+            return  # not JSON: the handler's decoder answers that
+    elif b"%00" not in body.lower() and b"\x00" not in body:
+        return
+    raise ValidationFailed(
+        _("Text may not contain the NUL character."), fields={where: _("contains NUL")}
+    )
+
+
+def _nul_path(value: object, path: str) -> str | None:
+    """Where in a decoded JSON document the first NUL character is, as ``$.a[0].b``."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, list):
+        items: list[tuple[str, object]] = [(f"{path}[{n}]", v) for n, v in enumerate(value)]
+    elif isinstance(value, dict):
+        items = []
+        for key, item in value.items():
+            if "\x00" in key:
+                return path
+            items.append((f"{path}.{key}", item))
+    else:
+        return None
+    for where, item in items:
+        found = _nul_path(item, where)
+        if found:
+            return found
+    return None
+
+
+async def before_every_handler(request: Request) -> None:
+    await ids_in_range(request)
+    await no_nul_characters(request)
+
+
 def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Litestar:
     settings = settings or get_settings()
     from loyalmail.i18n import LocaleMiddleware
@@ -132,7 +195,7 @@ def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Li
             DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS),
             LocaleMiddleware,
         ],
-        before_request=ids_in_range,
+        before_request=before_every_handler,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         template_config=TemplateConfig(
             directory=template_engine_dirs,
