@@ -20,10 +20,12 @@ from accounts.schemas import MerchantOut
 from campaigns.sending import deliver, dispatch
 from campaigns.tables import CampaignBatch, CampaignRecipient
 from customers.tables import Customer
+from quota import services as quota
 from tests.campaigns.test_api import auth, branded
 from tests.conftest import make_merchant
 from tests.loyalmail.hostile_payloads import (
     HEADER_BREAKERS,
+    IDN_ADDRESSES,
     INJECTED_ADDRESS,
     SPOOFED_NAMES,
     TEMPLATE,
@@ -55,7 +57,7 @@ class Envelopes:
 def relay() -> Iterator[Envelopes]:
     handler = Envelopes()
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller = Controller(handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
     controller.start()
     try:
         with smtp_settings_port(port):
@@ -84,8 +86,6 @@ async def verified(merchant: MerchantOut, client: Any, token: str, **fields: Any
 
 async def send_everything(merchant: MerchantOut, campaign_id: int) -> None:
     """Dispatch, then run every batch as the workers would."""
-    from quota import services as quota
-
     await quota.buy_pack(merchant.id, reference=f"pack-{merchant.slug}")
     await dispatch.send_now(merchant.id, campaign_id)
     batches = await CampaignBatch.select(CampaignBatch.id).where(
@@ -300,3 +300,38 @@ async def test_image_addresses_are_never_fetched_by_the_server(
     assert rcpts == [address]
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert internal in html  # for the recipient's client to load, not us
+
+
+async def test_international_addresses_get_their_message_and_nobody_else(
+    client: Any, relay: Envelopes
+) -> None:
+    merchant, token = await shop()
+    for address in IDN_ADDRESSES:
+        await verified(merchant, client, token, email=address, first_name="Jörg")
+    created = await client.post(
+        "/api/campaigns",
+        json={
+            "name": "IDN",
+            "subject": "Hallo {{ first_name }}",
+            "audience": {"predefined": "all_customers"},
+        },
+        headers=auth(token),
+    )
+    assert created.status_code == 201, created.text
+    campaign_id = int(created.json()["id"])
+    await send_everything(merchant, campaign_id)
+    statuses = await CampaignRecipient.select(
+        CampaignRecipient.email, CampaignRecipient.status
+    ).where(CampaignRecipient.campaign == campaign_id)
+    # The domain goes out IDNA-encoded; a non-ASCII local part needs SMTPUTF8, which this
+    # sender does not speak (campaigns/sending/mime.py): skipped, not sent, not paid for.
+    assert {r["email"]: r["status"] for r in statuses} == {
+        IDN_ADDRESSES[0]: "sent",
+        IDN_ADDRESSES[1]: "skipped",
+        IDN_ADDRESSES[2]: "skipped",
+    }
+    [(rcpts, message)] = relay.messages()
+    assert rcpts == ["user@xn--bcher-kva.example"]
+    assert_clean_headers(message, rcpts, "user@xn--bcher-kva.example")
+    reservation = await quota.reservation_by_key(merchant.id, f"campaign:{campaign_id}")
+    assert reservation is not None and reservation.spent == 1
