@@ -141,6 +141,9 @@ async def no_nul_characters(request: Request) -> None:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(_BODY_TYPES):
         return
+    limit = request.route_handler.resolve_request_max_body_size()
+    if limit is not None and (request.content_length or 0) > limit:
+        return  # the handler refuses it with its own 413
     body = await request.body()  # kept in the scope: the handler reads it from there
     where = "$"
     if content_type.startswith("application/json"):
