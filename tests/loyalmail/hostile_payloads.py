@@ -1,6 +1,6 @@
-"""The hostile-input corpus: one list of payloads that test_hostile_inputs.py drives through
-every entry point (JSON API bodies, form posts, CSV imports, query parameters, the messages
-that reach a real SMTP server).
+"""The hostile-input corpus: one list of payloads that test_hostile_*.py (inputs: pages;
+mail: SMTP; api: parameters and bodies; quota) drive through every entry point (JSON API
+bodies, form posts, CSV imports, query parameters, the messages that reach an SMTP server).
 
 Where a case is already proven fully by an existing test, the corpus does not repeat it;
 the table below says where it is proven (case → test).
