@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from litestar.types import ControllerRouterHandler
 
 from loyalmail import database
 from loyalmail.auth import PUBLIC_PATHS, AuthMiddleware
+from loyalmail.errors import ValidationFailed, _
 from loyalmail.http_errors import EXCEPTION_HANDLERS, document_errors
 from loyalmail.openapi import DecimalSchema
 from loyalmail.rate_limits import PublicRateLimit
@@ -149,8 +152,67 @@ async def strict_json_body(request: Request) -> None:
         return
 
 
-async def before_request(request: Request) -> None:
+#: A JSON string's escaped NUL (``\\u0000``), not preceded by an escaping backslash.
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_BODY_TYPES = ("application/json", "application/x-www-form-urlencoded")
+
+
+async def no_nul_characters(request: Request) -> None:
+    """Before every handler: a NUL character in the query or in a JSON or form body is a 422.
+    PostgreSQL cannot store one in text (a 500 otherwise, after the earlier writes of the same
+    request), SQLite would keep it, and no field of ours has a use for it. Streamed uploads
+    (multipart) are checked by their readers."""
+    query = request.scope["query_string"]
+    if b"%00" in query.lower() or b"\x00" in query:
+        raise ValidationFailed(_("Text may not contain the NUL character."))
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(_BODY_TYPES):
+        return
+    limit = request.route_handler.resolve_request_max_body_size()
+    if limit is not None and (request.content_length or 0) > limit:
+        return  # the handler refuses it with its own 413
+    body = await request.body()  # kept in the scope: the handler reads it from there
+    where = "$"
+    if content_type.startswith("application/json"):
+        if _JSON_NUL.search(body) is None:
+            return
+        try:
+            where = _nul_path(json.loads(body), "$") or "$"
+        except (ValueError, RecursionError):
+            return  # not JSON: the handler's decoder answers that
+    elif b"%00" not in body.lower() and b"\x00" not in body:
+        return
+    raise ValidationFailed(
+        _("Text may not contain the NUL character."), fields={where: _("contains NUL")}
+    )
+
+
+def _nul_path(value: object, path: str) -> str | None:
+    """Where in a decoded JSON document the first NUL character is, as ``$.a[0].b``."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, list):
+        items: list[tuple[str, object]] = [(f"{path}[{n}]", v) for n, v in enumerate(value)]
+    elif isinstance(value, dict):
+        items = []
+        for key, item in value.items():
+            if "\x00" in key:
+                return path
+            items.append((f"{path}.{key}", item))
+    else:
+        return None
+    for where, item in items:
+        found = _nul_path(item, where)
+        if found:
+            return found
+    return None
+
+
+async def before_every_handler(request: Request) -> None:
     await ids_in_range(request)
+    await no_nul_characters(request)
     await strict_json_body(request)
 
 
@@ -166,7 +228,7 @@ def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Li
             DefineMiddleware(AuthMiddleware, exclude=PUBLIC_PATHS),
             LocaleMiddleware,
         ],
-        before_request=before_request,
+        before_request=before_every_handler,
         plugins=[DecimalSchema()],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         template_config=TemplateConfig(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from litestar.connection import ASGIConnection, Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
@@ -77,7 +78,12 @@ async def _check_csrf(connection: ASGIConnection, principal: Principal) -> None:
     # such check because a browser never attaches them by itself.
     sent = connection.headers.get(CSRF_HEADER, "")
     if not sent and connection.headers.get("content-type", "").startswith(FORM_TYPES):
-        form = await Request(connection.scope, connection.receive).form()
+        request: Request[Any, Any, Any] = Request(connection.scope, connection.receive)
+        # Read the body into the scope first: Litestar parses a multipart form from the raw
+        # stream without keeping it, and a handler that streams the body itself (the import
+        # upload) would then wait forever for bytes already consumed here.
+        await request.body()
+        form = await request.form()
         sent = str(form.get(CSRF_FIELD, ""))
     if not sent or not hmac.compare_digest(sent, principal.csrf_token):
         raise PermissionDeniedException(

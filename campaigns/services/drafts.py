@@ -33,6 +33,7 @@ from templates import compiler
 from templates.blocks import Block
 from templates.compiler import BrandFrame, Content
 from templates.layouts import LAYOUTS
+from templates.message import CONTROL_CHARS
 
 _BLOCKS = msgspec.json.Decoder(list[Block])
 #: A campaign can be changed (or deleted) until it starts sending: as a draft, while it is
@@ -159,6 +160,9 @@ def _prove_renderable(merchant: MerchantOut, values: Mapping[str, Any]) -> None:
     """Refuse what cannot be rendered, with every problem and where it is."""
     content = _content(values)
     found = compiler.problems(content)
+    # The sender name becomes the From header's display name: one line, as the subject.
+    if CONTROL_CHARS.search(values.get("sender_name", "")):
+        found["sender_name"] = _("Must be a single line without control characters.")
     if found:
         raise ValidationFailed(_("The campaign has problems; nothing was saved."), fields=found)
     compiler.compile_message(content, brand_frame(merchant), merchant.default_locale)
@@ -231,6 +235,7 @@ async def update_campaign(merchant_id: int, campaign_id: int, data: CampaignUpda
         "preheader": changes.get("preheader", row["preheader"]),
         "layout": changes.get("layout", row["layout"]),
         "blocks": changes.get("blocks", blocks_of(row)),
+        "sender_name": changes.get("sender_name", row["sender_name"]),
     }
     _prove_renderable(merchant, values)
     update: dict[Any, Any] = {Campaign.updated_at: now()}

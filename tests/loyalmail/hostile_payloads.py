@@ -1,0 +1,150 @@
+"""The hostile-input corpus: one list of payloads that test_hostile_*.py (inputs: pages;
+mail: SMTP; api: parameters and bodies; quota) drive through every entry point (JSON API
+bodies, form posts, CSV imports, query parameters, the messages that reach an SMTP server).
+
+Where a case is already proven fully by an existing test, the corpus does not repeat it;
+the table below says where it is proven (case → test).
+
+Case → where it is proven (tests/ omitted):
+
+- CR/LF, NUL, U+2028, RFC 2047 encoded newline in a placeholder value → one subject line
+  → templates/test_rendering.py::test_no_value_can_break_the_subject_line
+- CR/LF, NUL in the subject / sender name of a built MIME message
+  → campaigns/test_mime.py::test_no_value_ever_becomes_a_header_or_the_body (subject and sender
+    name)
+- control characters in the campaign subject refused with a 422 naming the field
+  → campaigns/test_api.py (``{"subject": "Hi\\x00there"}``)
+- ``javascript:`` / ``data:`` links in blocks refused
+  → campaigns/test_api.py, templates/test_rendering.py
+- Jinja ``{{ 7*7 }}``, ``{% for %}``, ``''.__class__`` in placeholder values and merchant text
+  rendered literally
+  → templates/test_rendering.py::test_template_injection_written_by_the_merchant_comes_out_liter
+    ally and ::test_placeholder_values_escaped_in_html_literal_in_text
+- SVG with ``<script>`` refused by the media library
+  → templates/test_media.py
+- SQL fragments in segment filter values and custom-field keys
+  → segments/test_api.py::test_sql_in_values_is_matched_literally
+- SQL fragment in the customer search ``q``
+  → customers/test_customers.py::test_search_is_case_insensitive_and_takes_wildcards_literally
+- deep / oversized JSON bodies (413 with a JSON body, 422 too deep)
+  → segments/test_api.py::test_huge_and_deep_bodies_are_refused_cleanly
+- formula cells on the customer CSV / XLSX export
+  → customers/test_exports.py::test_csv_export_has_every_column_and_neutralises_formulas,
+    ::test_xlsx_export_keeps_formulas_as_text
+- formula cells on the report's people CSV
+  → tracking/test_people.py (``=HYPERLINK("x")`` → ``'=HYPERLINK``)
+- formula cells in an import file get a report line; XLSX formulas refused
+  → customers/test_imports.py::test_malformed_rows_and_formula_cells_get_report_lines,
+    ::test_xlsx_import_reads_dates_numbers_and_refuses_formulas
+- duplicates by case inside one import file; by case against a stored customer
+  → customers/test_imports.py ("duplicate of row 3"),
+    customers/test_customers.py::test_duplicate_address_differing_only_in_case_is_a_conflict
+- script in the caught mail of the demo outbox (sandboxed iframe)
+  → loyalmail/test_pages.py::test_outbox_shows_caught_mail_sandboxed
+- forged, unsigned and stale bounce webhooks refused, nothing changed
+  → campaigns/test_bounces.py::test_unsigned_forged_and_stale_requests_are_refused_and_change_no
+    thing
+- the same webhook event twice at once recorded once
+  → campaigns/test_bounces.py::test_the_same_event_twice_at_once_is_recorded_once
+- forged DSN with a guessed Message-ID / forged VERP address
+  → campaigns/test_bounces.py::test_a_forged_dsn_with_a_guessed_message_id_suppresses_nobody,
+    ::test_an_altered_or_foreign_return_path_names_nobody
+- forged opt-in / tracking tokens
+  → customers/test_optin.py, tracking/test_redirects.py
+- the 11th test send refused with the renewal date, quota untouched
+  → campaigns/test_test_sends.py::test_refusals_change_nothing,
+    quota/test_ledger.py::test_the_eleventh_test_send_is_refused_with_the_renewal_date
+- two campaigns at once never exceed the quota
+  → quota/test_race.py::test_concurrent_reservations_never_overspend
+- an oversized sign-up field
+  → customers/test_signup.py ("This is too long.")
+"""
+
+from __future__ import annotations
+
+#: A marker that is unique to the corpus, so a page showing it can be found by a substring.
+MARK = "lmx"
+
+#: Stored XSS: each must come back as text (escaped), never as markup.
+XSS = (
+    f"<script>alert('{MARK}1')</script>",
+    f'"><img src=x onerror=alert("{MARK}2")>',
+    f"'><svg/onload=alert({MARK}3)>",
+    f"</textarea></title><iframe src=javascript:alert({MARK}4)>",
+)
+
+#: The raw markup fragments that must never appear on a page that shows an XSS payload.
+XSS_MARKUP = (
+    f"<script>alert('{MARK}1')",
+    "<img src=x onerror=",
+    "<svg/onload=",
+    "<iframe src=javascript:",
+)
+
+#: Header injection: line breaks, NUL and RFC 2047 encoded line breaks (CVE-2024-6923).
+HEADER_BREAKERS = (
+    "Ann\r\nBcc: victim@evil.example",
+    "Ann\nBcc: victim@evil.example",
+    "Ann\rBcc: victim@evil.example",
+    "Ann\x00Bcc: victim@evil.example",
+    "=?utf-8?q?Ann=0D=0ABcc:_victim@evil.example?=",
+    "=?utf-8?b?QW5uDQpCY2M6IHZpY3RpbUBldmlsLmV4YW1wbGU=?=",
+    "Ann\u2028Bcc: victim@evil.example",
+)
+
+#: What an injected header would carry; it must appear in no received header.
+INJECTED_ADDRESS = "victim@evil.example"
+
+#: Display names that try to pass as someone else, or to smuggle a second address.
+SPOOFED_NAMES = (
+    '"Bank Support <ceo@bank.example>" <x@y.example>',
+    "Bank Support <ceo@bank.example>",
+    "ceo@bank.example, other@evil.example",
+    'Shop"; attacker@evil.example; "',
+)
+
+#: Template injection: printed literally, never evaluated (49 must not appear).
+TEMPLATE = (
+    "{{ 7*7 }}",
+    "{% for x in range(3) %}loop{% endfor %}",
+    "{{ ''.__class__.__mro__ }}",
+    "${7*7}",
+    "#{7*7}",
+)
+
+#: SQL fragments for filters, sort keys and search.
+SQL = (
+    "'; DROP TABLE customer; --",
+    "x' OR '1'='1",
+    "1; SELECT pg_sleep(5)",
+    "email DESC; DROP TABLE customer",
+    "(SELECT 1)",
+    "%",
+    "_",
+)
+
+#: Spreadsheet formula cells; an export shows them as text ("'=…").
+FORMULAS = (
+    '=HYPERLINK("http://evil.example","click")',
+    "+1+1",
+    "-1+1",
+    "@SUM(A1)",
+    "\t=1+1",
+    "\r=1+1",
+)
+
+#: Addresses that are valid but unusual.
+IDN_ADDRESSES = (
+    "user@bücher.example",
+    "jörg@bücher.example",
+    "用户@例子.example",
+)
+
+#: A field far past every limit.
+OVERSIZED = "x" * 100_000
+
+#: Invalid UTF-8: lone continuation bytes, an overlong encoding, a surrogate.
+INVALID_UTF8 = (b"\xff\xfe", b"\xc0\xaf", b"\xed\xa0\x80", b"caf\xe9")
+
+#: NUL and other control characters a text column should never keep.
+CONTROL = ("a\x00b", "a\x1bb", "a\x7fb")
