@@ -11,6 +11,7 @@ import itertools
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # Settings are read once: point them at a throw-away data directory before anything loads.
@@ -200,3 +201,20 @@ def smtp() -> Iterator[Path]:
 
     with catcher() as outbox:
         yield outbox
+
+
+@contextmanager
+def jobs_go_nowhere() -> Iterator[None]:
+    """Jobs enqueued meanwhile go to a broker that no worker consumes. For tests that start
+    sends or test sends only to have them on record: the session's worker (the ``jobs``
+    fixture) would otherwise run them in the background during later tests, retrying
+    against an SMTP server that is gone and writing to the shared database (on SQLite:
+    "database is locked" in whatever test runs then)."""
+    from loyalmail import broker as broker_setup
+
+    previous = broker_setup.get_broker()
+    broker_setup.use_broker(broker_setup.make_broker(""))
+    try:
+        yield
+    finally:
+        broker_setup.use_broker(previous)

@@ -31,7 +31,7 @@ from segments import services as segments
 from segments.schemas import Group, SegmentCreate
 from templates import media
 from tests.campaigns.test_api import branded
-from tests.conftest import make_merchant, make_owner
+from tests.conftest import jobs_go_nowhere, make_merchant, make_owner
 from tests.templates.test_media import png
 from tracking import events
 from tracking.tables import TrackingEvent, TrackingHour, TrackingPerson
@@ -121,7 +121,7 @@ async def _sent_campaign(tenant: Tenant, audience: Audience, name: str) -> int:
     return campaign.id
 
 
-async def build_tenant(marker: str) -> Tenant:
+async def _build_tenant(marker: str) -> Tenant:
     """A merchant with customers (purchases, consent, custom fields, an erased one), an
     import with its report, a saved segment, campaigns drafted, scheduled, paused and sent
     (recipients, links, batches, events, a bounce), a test send, quota (allowance, test
@@ -292,3 +292,10 @@ async def snapshot(merchant_id: int) -> Snapshot:
                 grew = True
     rows["merchant"] = await Merchant.select().where(Merchant.id == merchant_id)
     return rows
+
+
+async def build_tenant(marker: str) -> Tenant:
+    """:func:`_build_tenant` with the jobs it starts (sends, a test send) kept off the
+    session's worker: they stay on record, and nothing runs them behind later tests."""
+    with jobs_go_nowhere():
+        return await _build_tenant(marker)
