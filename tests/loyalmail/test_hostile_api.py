@@ -23,7 +23,7 @@ from loyalmail.errors import ValidationFailed
 from loyalmail.settings import get_settings
 from segments.tables import Segment
 from tests.campaigns.test_api import auth, branded
-from tests.conftest import login, make_merchant, make_owner
+from tests.conftest import jobs_go_nowhere, login, make_merchant, make_owner
 from tests.loyalmail.hostile_payloads import (
     CONTROL,
     FORMULAS,
@@ -217,7 +217,8 @@ async def run_import(merchant: MerchantOut, content: bytes) -> Any:
     await imports.preview(merchant.id, job.id)  # what the background jobs do
     job = await imports.get_job(merchant.id, job.id)
     if job.status == "previewed":
-        await imports.start_apply(merchant.id, job.id)
+        with jobs_go_nowhere():  # applied right here, not by the session's worker as well
+            await imports.start_apply(merchant.id, job.id)
         await imports.apply(merchant.id, job.id)
     return await imports.get_job(merchant.id, job.id)
 
