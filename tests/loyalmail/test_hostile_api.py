@@ -202,24 +202,27 @@ async def test_form_posts_with_nul_oversized_and_broken_bytes_answer_a_page(clie
 
 
 async def run_import(merchant: MerchantOut, content: bytes) -> Any:
+    """Create, preview and apply an import here, as its background jobs would; the jobs that
+    creating and starting it queue go nowhere (the session's worker would run them a second
+    time beside these calls: every refused row reported twice)."""
     directory = get_settings().import_dir
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"hostile-{merchant.slug}.csv"
     path.write_bytes(content)
-    job = await imports.create_job(
-        merchant.id,
-        filename="list.csv",
-        stored_path=path,
-        options=ImportOptions(),
-        created_by=None,
-        actor="marketer@shop.example",
-    )
-    await imports.preview(merchant.id, job.id)  # what the background jobs do
-    job = await imports.get_job(merchant.id, job.id)
-    if job.status == "previewed":
-        with jobs_go_nowhere():  # applied right here, not by the session's worker as well
+    with jobs_go_nowhere():
+        job = await imports.create_job(
+            merchant.id,
+            filename="list.csv",
+            stored_path=path,
+            options=ImportOptions(),
+            created_by=None,
+            actor="marketer@shop.example",
+        )
+        await imports.preview(merchant.id, job.id)
+        job = await imports.get_job(merchant.id, job.id)
+        if job.status == "previewed":
             await imports.start_apply(merchant.id, job.id)
-        await imports.apply(merchant.id, job.id)
+            await imports.apply(merchant.id, job.id)
     return await imports.get_job(merchant.id, job.id)
 
 
