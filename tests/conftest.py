@@ -218,3 +218,13 @@ def jobs_go_nowhere() -> Iterator[None]:
         yield
     finally:
         broker_setup.use_broker(previous)
+
+
+@pytest.fixture
+def no_background_jobs() -> Iterator[None]:
+    """:func:`jobs_go_nowhere` for a whole test: for modules whose tests create customers and
+    imports through the API and pages (which queue opt-in mails and import jobs) and check
+    what was stored and shown, not the jobs. Run by the session's worker, those jobs would
+    land in later tests (an opt-in mail in another test's SMTP server)."""
+    with jobs_go_nowhere():
+        yield

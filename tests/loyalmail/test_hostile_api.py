@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -37,14 +36,8 @@ from tests.loyalmail.hostile_payloads import (
 BROWSER = {"accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"}
 
 
-@pytest.fixture(autouse=True)
-def _jobs_of_this_module_go_nowhere() -> Iterator[None]:
-    """These tests create customers and imports through the API and pages, which queue opt-in
-    mails and import jobs; they check what was stored and shown, not the jobs. Run by the
-    session's worker, those jobs would land in later tests (an opt-in mail in another test's
-    SMTP server)."""
-    with jobs_go_nowhere():
-        yield
+#: They create customers and imports, whose jobs must not run behind later tests.
+pytestmark = pytest.mark.usefixtures("no_background_jobs")
 
 
 async def shop_with_people(client: Any) -> tuple[MerchantOut, dict[str, str], int]:

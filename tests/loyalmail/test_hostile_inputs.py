@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
@@ -24,15 +23,8 @@ from tests.conftest import jobs_go_nowhere, login, make_owner
 from tests.loyalmail.hostile_payloads import MARK, XSS_MARKUP
 from tracking import tokens
 
-
-@pytest.fixture(autouse=True)
-def _jobs_of_this_module_go_nowhere() -> Iterator[None]:
-    """These tests create customers and imports through the API and pages, which queue opt-in
-    mails and import jobs; they check what was stored and shown, not the jobs. Run by the
-    session's worker, those jobs would land in later tests (an opt-in mail in another test's
-    SMTP server)."""
-    with jobs_go_nowhere():
-        yield
+#: They create customers and imports, whose jobs must not run behind later tests.
+pytestmark = pytest.mark.usefixtures("no_background_jobs")
 
 
 @pytest.fixture(autouse=True)
