@@ -7,6 +7,7 @@ table at another engine with :func:`use_engine`, which is how one test suite run
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import weakref
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from urllib.parse import unquote, urlparse
 from asyncpg.pool import PoolConnectionProxy
 from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
-from piccolo.engine.sqlite import SQLiteEngine
+from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionType
 from piccolo.table import Table
 
 _current: Engine | None = None
@@ -27,6 +28,15 @@ _current: Engine | None = None
 #: JIT compiles for 40–50 ms on plans just over its cost threshold, more than it saves on
 #: queries that run in tens of milliseconds.
 POSTGRES_SESSION_SETTINGS = {"plan_cache_mode": "force_custom_plan", "jit": "off"}
+
+
+def postgres_session_settings() -> dict[str, str]:
+    """:data:`POSTGRES_SESSION_SETTINGS`, and the installation's limit on a session idle in
+    a transaction (settings ``database_idle_transaction_seconds``)."""
+    from loyalmail.settings import get_settings
+
+    idle_ms = round(get_settings().database_idle_transaction_seconds * 1000)
+    return {**POSTGRES_SESSION_SETTINGS, "idle_in_transaction_session_timeout": str(idle_ms)}
 
 
 #: The largest key of a Serial column (32 bits on PostgreSQL) and of a BIGINT one. A number
@@ -78,6 +88,79 @@ class ReleasingTransaction(PostgresTransaction):
                 connection.terminate()
 
 
+class ClosingSQLiteTransaction(SQLiteTransaction):
+    """Piccolo's SQLite transaction, but its connection is closed whatever happens.
+
+    Piccolo closes it only after a COMMIT or ROLLBACK that worked, and not at all when BEGIN
+    fails. A COMMIT that timed out ("database is locked") then left a connection open in
+    the middle of its transaction: it kept the write lock, so every other write of the
+    process failed after its busy timeout, until the garbage collector happened to close
+    it; and aiosqlite's thread of a connection never closed is not a daemon, so the process
+    could not exit (CI run of stop 17: ten SQLite tests failed "database is locked", then
+    the run hung past its time). Closing discards whatever the transaction had not
+    committed."""
+
+    async def __aenter__(self) -> SQLiteTransaction:
+        if self._parent is not None:
+            return self._parent
+        self.connection = await self.get_connection()
+        try:
+            await self.begin()
+        except BaseException:
+            await self.connection.close()
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
+        if self._parent:
+            return exception is None
+        try:
+            if exception:
+                if not self._rolled_back:
+                    await self.rollback()
+            elif not self._committed and not self._rolled_back:
+                await self.commit()
+        finally:
+            try:
+                await self.connection.close()
+            finally:
+                self.engine.current_transaction.reset(self.context)
+        return exception is None
+
+
+class WalSQLiteEngine(SQLiteEngine):
+    """Piccolo's SQLite engine on a database in write-ahead-log mode, with transactions that
+    never leave their connection open (:class:`ClosingSQLiteTransaction`).
+
+    In SQLite's default journal mode a COMMIT must wait until no other connection is
+    reading: one long read (an export, a report) made the commits of every other request
+    and job wait out the busy timeout and fail. With the write-ahead log, readers and the
+    one writer do not wait for each other. The mode is stored in the database file, so
+    setting it once when the engine is made covers every connection, in every process."""
+
+    def __init__(self, path: str, timeout: float = 30) -> None:
+        super().__init__(path=path, timeout=timeout)
+        with sqlite3.connect(path, timeout=timeout) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+        connection.close()  # the with block commits; it does not close
+
+    def transaction(
+        self,
+        transaction_type: TransactionType = TransactionType.deferred,
+        allow_nested: bool = True,
+    ) -> ClosingSQLiteTransaction:
+        return ClosingSQLiteTransaction(
+            engine=self, transaction_type=transaction_type, allow_nested=allow_nested
+        )
+
+
+def sqlite_engine(path: Path | str) -> WalSQLiteEngine:
+    """The SQLite engine of a database file (made, with its folder, if missing)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return WalSQLiteEngine(path=str(path), timeout=30)
+
+
 class LoopPooledPostgresEngine(PostgresEngine):
     """Piccolo's PostgreSQL engine with one connection pool per event loop.
 
@@ -127,13 +210,11 @@ def make_engine(url: str) -> Engine:
         }
         if parsed.password:
             config["password"] = unquote(parsed.password)
-        config["server_settings"] = POSTGRES_SESSION_SETTINGS
+        config["server_settings"] = postgres_session_settings()
         return LoopPooledPostgresEngine(config=config, log_queries=False)
     if parsed.scheme == "sqlite":
         # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute/path.db
-        path = Path(unquote(url.removeprefix("sqlite:///")))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return SQLiteEngine(path=str(path), timeout=30)
+        return sqlite_engine(unquote(url.removeprefix("sqlite:///")))
     raise ValueError(f"Unsupported database URL {url!r}: use sqlite:///path or postgresql://…")
 
 

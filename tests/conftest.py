@@ -26,7 +26,6 @@ REQUIRE_SERVICES = os.environ.get("LOYALMAIL_REQUIRE_SERVICES", "") == "1"
 
 import pytest  # noqa: E402
 from piccolo.engine.base import Engine  # noqa: E402
-from piccolo.engine.sqlite import SQLiteEngine  # noqa: E402
 
 from accounts import services as accounts  # noqa: E402
 from accounts.schemas import MerchantCreate, MerchantOut, UserOut  # noqa: E402
@@ -41,6 +40,47 @@ def pytest_configure(config: pytest.Config) -> None:
             "LOYALMAIL_REQUIRE_SERVICES=1 needs LOYALMAIL_TEST_DATABASE_URL and "
             "LOYALMAIL_TEST_REDIS_URL"
         )
+
+
+#: How long the process may take to exit once pytest is done.
+EXIT_GRACE_SECONDS = 60.0
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Name every thread that would keep the interpreter from exiting, and do not let one
+    hang the run: a thread left behind (an aiosqlite connection never closed, a join with no
+    timeout) once kept a CI run waiting past its time limit after pytest had printed its
+    result. After the grace period the threads' stacks are printed and the process exits
+    with pytest's own status."""
+    import faulthandler
+    import sys
+    import threading
+
+    lingering = [
+        t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()
+    ]
+    if not lingering:
+        return
+    names = ", ".join(t.name for t in lingering)
+    print(f"\nthreads still running after the tests: {names}", file=sys.stderr, flush=True)
+    status = int(getattr(config, "_loyalmail_exit_status", 0))
+
+    def give_up() -> None:
+        print(
+            f"\nthe process did not exit within {EXIT_GRACE_SECONDS:.0f} s; its threads:",
+            file=sys.stderr,
+            flush=True,
+        )
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        os._exit(status)
+
+    timer = threading.Timer(EXIT_GRACE_SECONDS, give_up)
+    timer.daemon = True
+    timer.start()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config._loyalmail_exit_status = exitstatus  # type: ignore[attr-defined]
 
 
 def service_missing(what: str, reason: str) -> None:
@@ -70,7 +110,7 @@ async def db(request: pytest.FixtureRequest) -> AsyncIterator[Engine]:
 
     engine: Engine
     if request.param == "sqlite":
-        engine = SQLiteEngine(path=str(_DATA_DIR / "tests.sqlite"), timeout=30)
+        engine = database.sqlite_engine(_DATA_DIR / "tests.sqlite")
     else:
         if not TEST_DATABASE_URL:
             service_missing("PostgreSQL", "LOYALMAIL_TEST_DATABASE_URL is not set")

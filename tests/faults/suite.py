@@ -57,12 +57,11 @@ COLUMNS = (
 
 async def _engine(name: str, url: str) -> Any:
     from piccolo.apps.migrations.commands.forwards import run_forwards
-    from piccolo.engine.sqlite import SQLiteEngine
 
     from loyalmail import database
 
     if name == "sqlite":
-        engine: Any = SQLiteEngine(path=str(_DATA_DIR / "faults.sqlite"), timeout=30)
+        engine: Any = database.sqlite_engine(_DATA_DIR / "faults.sqlite")
     else:
         if "test" not in url.rsplit("/", 1)[-1]:
             raise SystemExit("--database-url: the database name must contain 'test' (it is wiped)")
