@@ -76,6 +76,12 @@ class Settings:
     #: Where a merchant buys packs of 10,000 sends (the operator's shop or billing page); shown
     #: on the quota page and in refusals. Empty: they are told to contact the operator.
     pack_purchase_url: str = ""
+    #: PostgreSQL ends a session that sits inside a transaction this long without sending a
+    #: statement (0: never). Such a session is a stopped or frozen process (SIGSTOP, a paused
+    #: VM) holding its locks: one frozen send worker holding a campaign's quota rows stalls
+    #: every other worker's recording until it wakes (the fault suite's sigstop scenario).
+    #: No transaction of the app waits this long between two statements.
+    database_idle_transaction_seconds: float = 60.0
     #: Sending (campaigns.sending): recipients per job.
     send_batch_size: int = 100
     #: How long a worker's claim on its recipients lasts; a claim that outlives it (the

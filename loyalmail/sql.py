@@ -125,9 +125,11 @@ async def with_retries(
     raise ServiceUnavailable(busy)
 
 
-#: SQLSTATEs of a database that is gone for now: connection exceptions (class 08), and the
-#: server shutting down, crashed or still starting (57P01–57P03).
-_UNREACHABLE_STATES = frozenset({"57P01", "57P02", "57P03"})
+#: SQLSTATEs of a database that is gone for now, besides connection exceptions (class 08):
+#: the server shutting down, crashed or still starting (57P01–57P03), and the session ended
+#: for sitting idle in its transaction (25P03: this process was stopped or frozen past
+#: ``database_idle_transaction_seconds``); a new connection works.
+_UNREACHABLE_STATES = frozenset({"57P01", "57P02", "57P03", "25P03"})
 
 
 #: The longest one try of :func:`until_reachable` may take before it is made again.

@@ -492,9 +492,15 @@ async def _record(send: _Send, outcomes: Outcomes, report: BatchReport) -> str:
             return status, counts
 
     # Messages already accepted by the relay: waiting out a short database outage to record
-    # them (while the lease holds) is what keeps them from being sent a second time.
+    # them is what keeps them from being sent a second time. Recording late is always safe
+    # (each row is recorded only while it is still ours), so the wait goes on for one lease
+    # past ours: a worker frozen in the middle of its own recording holds the campaign's
+    # quota rows, and every other worker waits for it; giving up when the lease ran out
+    # dropped their outcomes and their recipients went out twice (fault suite, sigstop).
     status, counts = await sql.until_reachable(
-        lambda: sql.with_retries(attempt), deadline=send.lease_until, what="recording outcomes"
+        lambda: sql.with_retries(attempt),
+        deadline=send.lease_until + lease,
+        what="recording outcomes",
     )
     if extend:
         send.lease_until = moment + lease

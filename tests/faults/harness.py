@@ -41,7 +41,7 @@ from campaigns.sending.progress import progress
 from campaigns.services import create_campaign
 from campaigns.tables import CampaignRecipient
 from customers.tables import Customer
-from loyalmail.errors import QuotaExceeded
+from loyalmail.errors import Conflict, QuotaExceeded
 from quota import services as quota
 from quota.tables import QuotaReservationPart, QuotaSource
 from tests.faults.tcp_cut import TcpCut, tcp_cut
@@ -271,6 +271,8 @@ async def fault_rig(
             "LOYALMAIL_SEND_RETRY_BASE_SECONDS": "0.5",
             "LOYALMAIL_RECONCILE_AFTER_SECONDS": "2",
             "LOYALMAIL_BROKER_HEARTBEAT_SECONDS": "3",
+            # A stopped worker's open transaction is ended well within the others' leases.
+            "LOYALMAIL_DATABASE_IDLE_TRANSACTION_SECONDS": "3",
             "LOYALMAIL_DATA_DIR": tempfile.mkdtemp(prefix="loyalmail-faults-"),
             "LOYALMAIL_SECRET_KEY": "fault-harness-secret",
         }
@@ -338,7 +340,13 @@ async def run_scenario(
         redis.Redis.from_url(workers.env["LOYALMAIL_REDIS_URL"]).flushdb()
     elif scenario == "pause-resume":
         for _ in range(20):
-            await control.pause(merchant.id, campaign_id)
+            try:
+                await control.pause(merchant.id, campaign_id)
+            except Conflict:
+                # Only a sending campaign can be paused: the workers sent the last of it
+                # between two pauses (CI run of stop 17: on a quiet moment, before the 20th).
+                assert await _finished(merchant.id, campaign_id)
+                break
             await asyncio.sleep(0.05)
             await control.resume(merchant.id, campaign_id)
             await asyncio.sleep(0.05)
