@@ -160,3 +160,24 @@ async def test_a_connection_opened_before_the_pool_is_closed_not_released_to_it(
         assert await backend_pid(postgres) > 0  # the pool works
     finally:
         await postgres.close_connection_pool()
+
+
+async def test_a_session_idle_in_its_transaction_is_ended() -> None:
+    """A frozen process must not hold its locks for ever: PostgreSQL ends its session after
+    ``database_idle_transaction_seconds``, and the next try (a new connection) counts the
+    error as the database being unreachable, not as a bug."""
+    from loyalmail import sql
+    from tests.settings_env import settings_env
+
+    if not TEST_DATABASE_URL:
+        service_missing("PostgreSQL", "LOYALMAIL_TEST_DATABASE_URL is not set")
+    with settings_env({"LOYALMAIL_DATABASE_IDLE_TRANSACTION_SECONDS": "0.5"}):
+        engine = database.make_engine(TEST_DATABASE_URL)
+    with pytest.raises(Exception) as ended:
+        async with engine.transaction() as transaction:
+            assert await transaction.connection.fetchval("SELECT 1") == 1
+            await asyncio.sleep(1.5)  # frozen, inside the transaction
+            await transaction.connection.fetchval("SELECT 2")
+    assert sql.is_unreachable(ended.value), repr(ended.value)
+    # Another connection of the same engine works.
+    assert [dict(row) for row in await engine.run_ddl("SELECT 3 AS n")] == [{"n": 3}]
