@@ -449,26 +449,28 @@ def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
     workers: Annotated[int, typer.Option(help="API processes")] = 1,
+    server: Annotated[
+        str,
+        typer.Option(help="granian (the default) or uvicorn; without Redis always uvicorn"),
+    ] = "granian",
 ) -> None:
     """Run the web app and API. Without Redis, background jobs run in this process."""
-    import uvicorn
+    from loyalmail import serving
 
     settings = get_settings()
+    if server not in ("granian", "uvicorn"):
+        fail(f"--server must be granian or uvicorn, not {server!r}.")
+    run = serving.run_granian if server == "granian" else serving.run_uvicorn
     if not settings.redis_url:
         if workers > 1:
             fail("Several API processes need LOYALMAIL_REDIS_URL: the broker is per process.")
         from loyalmail.broker import start_embedded_worker
 
+        # The jobs run beside the app in this one process, which granian's worker
+        # processes are not.
         start_embedded_worker(settings.worker_threads)
-    uvicorn.run(
-        "loyalmail.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-    )
+        run = serving.run_uvicorn
+    run(host or settings.host, port or settings.port, workers, settings.log_level)
 
 
 @app.command()

@@ -11,7 +11,7 @@ A test send's token (recipient 0) works but records nothing: its messages are un
 These two paths are what every opened message and every click hits, so they are plain ASGI
 (:class:`TrackingFastPath`, in front of Litestar's router), not Litestar routes: routing,
 the middleware stack, the request object and the response object cost more than the work
-itself (benchmarks/tracking.py: 3,700 → see docs/tracking.md). They need none of it: no
+itself (benchmarks/tracking.py; docs/tracking.md, Speed). They need none of it: no
 session, no language, no body. The per-address and per-token rate limits still apply: they
 wrap this (loyalmail.app).
 """
