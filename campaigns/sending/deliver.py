@@ -10,8 +10,9 @@ stops a worker after the few messages it has in hand. A worker killed between th
 server's "250 OK" and that commit leaves at most :data:`FLUSH_EVERY` messages that the next
 claimer sends again; that is the whole bound on duplicates, and nobody is ever skipped. A
 worker that cannot reach the database to record what the relay accepted waits the outage
-out while its lease holds (``sql.until_reachable``), so a short outage sends nothing twice;
-a worker that wakes up past its lease (stopped, frozen) sends none of what it still holds.
+out (``sql.until_reachable``; up to one lease past its own, since a row is recorded only
+while it is still ours), so a short outage sends nothing twice; a worker that wakes up
+past its lease (stopped, frozen) sends none of what it still holds.
 
 Just before each group of messages goes out the customers are read again: an address that
 was unsubscribed, suppressed, erased or changed since the freeze is skipped and its unit
