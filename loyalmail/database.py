@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import weakref
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -46,6 +47,29 @@ LARGEST_KEY = 2**31 - 1
 LARGEST_BIG_KEY = 2**63 - 1
 
 
+async def _end_transaction(
+    transaction: Any, exception: BaseException | None, give_back: Callable[[], Awaitable[Any]]
+) -> bool:
+    """Piccolo's way out of a transaction (roll back after an error, else commit), except
+    that the connection is given back and the transaction forgotten whatever happens on the
+    way: the rollback or commit may fail on a broken or locked connection. A nested
+    transaction leaves all of it to its parent."""
+    if transaction._parent:
+        return exception is None
+    try:
+        if exception:
+            if not transaction._rolled_back:
+                await transaction.rollback()
+        elif not transaction._committed and not transaction._rolled_back:
+            await transaction.commit()
+    finally:
+        try:
+            await give_back()
+        finally:
+            transaction.engine.current_transaction.reset(transaction.context)
+    return exception is None
+
+
 class ReleasingTransaction(PostgresTransaction):
     """Piccolo's PostgreSQL transaction, but its connection goes back whatever happens on
     the way out.
@@ -59,20 +83,7 @@ class ReleasingTransaction(PostgresTransaction):
     it never came from (asyncpg refuses that)."""
 
     async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
-        if self._parent:
-            return exception is None
-        try:
-            if exception:
-                if not self._rolled_back:
-                    await self.rollback()
-            elif not self._committed and not self._rolled_back:
-                await self.commit()
-        finally:
-            try:
-                await self._give_back()
-            finally:
-                self.engine.current_transaction.reset(self.context)
-        return exception is None
+        return await _end_transaction(self, exception, self._give_back)
 
     async def _give_back(self) -> None:
         connection, pool = self.connection, self.engine.pool
@@ -113,20 +124,8 @@ class ClosingSQLiteTransaction(SQLiteTransaction):
         return self
 
     async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
-        if self._parent:
-            return exception is None
-        try:
-            if exception:
-                if not self._rolled_back:
-                    await self.rollback()
-            elif not self._committed and not self._rolled_back:
-                await self.commit()
-        finally:
-            try:
-                await self.connection.close()
-            finally:
-                self.engine.current_transaction.reset(self.context)
-        return exception is None
+        # A nested transaction has no connection of its own: looked up only when needed.
+        return await _end_transaction(self, exception, lambda: self.connection.close())
 
 
 class WalSQLiteEngine(SQLiteEngine):
