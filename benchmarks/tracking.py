@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.measure import fresh_database  # noqa: E402
+from loyalmail.serving import SERVED_APP  # noqa: E402
 from tests.smtp import free_port  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/loyalmail_bench_tracking"
@@ -106,22 +107,11 @@ def write_paths(
 class Server:
     """The app in a process of its own, as ``loyalmail serve`` runs it (uvicorn or granian)."""
 
-    def __init__(self, app: str, env: dict[str, str], server: str = "uvicorn") -> None:
+    def __init__(self, app: str, env: dict[str, str], server: str = "granian") -> None:
         self.port = free_port()
-        if server == "granian":
-            command = [
-                *("granian", "--interface", "asgi", "--factory", "--loop", "uvloop"),
-                *("--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"),
-                *("--log-level", "warning", "--no-access-log", "--no-ws", app),
-            ]
-            command[0] = str(Path(sys.executable).parent / "granian")
-        else:
-            command = [
-                *(sys.executable, "-m", "uvicorn", app, "--factory"),
-                *("--host", "127.0.0.1", "--port", str(self.port)),
-                *("--loop", "uvloop", "--http", "httptools"),
-                *("--log-level", "warning", "--no-access-log"),
-            ]
+        # loyalmail.serving's own functions, so the figures are those of ``loyalmail serve``.
+        run = f"run_{server}('127.0.0.1', {self.port}, 1, 'warning', target={app!r})"
+        command = [sys.executable, "-c", f"from loyalmail.serving import run_{server}; {run}"]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -237,7 +227,7 @@ def main() -> None:
             )
         finally:
             bare.stop()
-        app = Server("loyalmail.serving:create_served_app", env, args.server)
+        app = Server(SERVED_APP, env, args.server)
         try:
             warm = load(app.port, 1.0, args.connections, files["pixel"], args.load_generator)
             phases["open pixel, event stored"] = load(

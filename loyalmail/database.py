@@ -7,6 +7,7 @@ table at another engine with :func:`use_engine`, which is how one test suite run
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import weakref
 from collections.abc import Awaitable, Callable
@@ -140,9 +141,8 @@ class WalSQLiteEngine(SQLiteEngine):
 
     def __init__(self, path: str, timeout: float = 30) -> None:
         super().__init__(path=path, timeout=timeout)
-        with sqlite3.connect(path, timeout=timeout) as connection:
+        with contextlib.closing(sqlite3.connect(path, timeout=timeout)) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
-        connection.close()  # the with block commits; it does not close
 
     def transaction(
         self,

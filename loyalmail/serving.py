@@ -53,14 +53,20 @@ def create_served_app() -> ProxyHeadersMiddleware:
     return ProxyHeadersMiddleware(app, trusted_hosts=TRUSTED_PROXIES)  # type: ignore[arg-type]
 
 
-def run_granian(host: str, port: int, workers: int, log_level: str) -> None:
-    """Serve :func:`create_served_app` under granian until stopped (SIGINT / SIGTERM)."""
+#: The factory both servers call (benchmarks/tracking.py serves its bare reference the same way).
+SERVED_APP = "loyalmail.serving:create_served_app"
+
+
+def run_granian(
+    host: str, port: int, workers: int, log_level: str, target: str = SERVED_APP
+) -> None:
+    """Serve the factory ``target`` under granian until stopped (SIGINT / SIGTERM)."""
     from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
     from granian.server import Server
 
     Server(
-        "loyalmail.serving:create_served_app",
+        target,
         address=host,
         port=port,
         interface=Interfaces.ASGI,
@@ -73,12 +79,14 @@ def run_granian(host: str, port: int, workers: int, log_level: str) -> None:
     ).serve()
 
 
-def run_uvicorn(host: str, port: int, workers: int, log_level: str) -> None:
-    """Serve :func:`create_served_app` under uvicorn (uvloop, httptools) until stopped."""
+def run_uvicorn(
+    host: str, port: int, workers: int, log_level: str, target: str = SERVED_APP
+) -> None:
+    """Serve the factory ``target`` under uvicorn (uvloop, httptools) until stopped."""
     import uvicorn
 
     uvicorn.run(
-        "loyalmail.serving:create_served_app",
+        target,
         factory=True,
         host=host,
         port=port,
