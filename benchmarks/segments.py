@@ -12,11 +12,10 @@ generate_series: the timed merchant with ``--customers`` customers and ``--purch
 purchases, and two other merchants with a tenth of each (their ids on both sides of the timed
 merchant's, so the merchant scoping has to work). Purchases are inserted in time order, as a
 shop's history grows; the derived columns of the customer rows are then filled by one
-set-based UPDATE with the meaning of ``customers.queries.RECOMPUTE_DERIVED`` (which leaves
-the customer heap about twice its packed size, as a live table's updates do). Secondary
-indexes are dropped for the load and recreated from their own definitions afterwards.
-``--skip-build`` migrates forward and creates the segment indexes the migration lists now
-(IF NOT EXISTS).
+set-based UPDATE with the meaning of ``customers.queries.derived_assignments`` (which
+leaves the customer heap about twice its packed size, as a live table's updates do).
+Secondary indexes are dropped for the load and recreated from their own definitions
+afterwards. ``--skip-build`` migrates the built data forward, as an upgrade would.
 
 Timed through the project's own code, ``--repeat`` times after ``--warmup`` untimed runs: the
 count of every predefined group (``predefined_condition`` + ``queries.count_sql``, the
@@ -41,7 +40,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import io
 import json
 import math
@@ -212,7 +210,8 @@ FROM (
 ORDER BY s.at
 """
 
-# The meaning of customers.queries.RECOMPUTE_DERIVED, for every customer in one statement.
+# The meaning of customers.queries.derived_assignments (PostgreSQL), for every customer in one
+# statement.
 UPDATE_DERIVED = """
 UPDATE customer c SET
     purchase_count = d.purchase_count,
@@ -220,6 +219,7 @@ UPDATE customer c SET
     lifetime_value_minor = d.lifetime_value_minor,
     first_purchase_at = d.first_purchase_at,
     last_purchase_at = d.last_purchase_at,
+    purchase_times = d.purchase_times,
     updated_at = greatest(c.updated_at, d.last_at)
 FROM (
     SELECT customer,
@@ -229,6 +229,8 @@ FROM (
                AS lifetime_value_minor,
            MIN(occurred_at) FILTER (WHERE kind = 'purchase') AS first_purchase_at,
            MAX(occurred_at) FILTER (WHERE kind = 'purchase') AS last_purchase_at,
+           array_agg(occurred_at ORDER BY occurred_at) FILTER (WHERE kind = 'purchase')
+               AS purchase_times,
            MAX(occurred_at) AS last_at
     FROM purchase GROUP BY customer
 ) d
@@ -374,12 +376,6 @@ async def migrate() -> None:
         raise RuntimeError(result.message)
 
 
-def segment_index_statements() -> list[str]:
-    [path] = sorted((ROOT / "segments" / "piccolo_migrations").glob("segments_*.py"))[:1]
-    module = importlib.import_module(f"segments.piccolo_migrations.{path.stem}")
-    return list(module.index_statements("postgres"))
-
-
 @dataclass
 class Build:
     seconds: dict[str, float]
@@ -498,7 +494,7 @@ async def build(url: str, customers: int, purchases: int) -> Build:
 
 
 async def reuse(url: str) -> tuple[int, datetime, int, int]:
-    """--skip-build: the built data's merchant and clock; new segment indexes are created."""
+    """--skip-build: the built data's merchant and clock (migrated forward by the caller)."""
     import asyncpg
 
     conn = await asyncpg.connect(url)
@@ -506,8 +502,6 @@ async def reuse(url: str) -> tuple[int, datetime, int, int]:
         row = await conn.fetchrow("SELECT * FROM bench_meta")
         if row is None:
             raise SystemExit("no built data: run without --skip-build first")
-        for statement in segment_index_statements():
-            await conn.execute(statement)
         await conn.execute("ANALYZE customer")
         await conn.execute("ANALYZE purchase")
     finally:

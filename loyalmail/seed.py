@@ -33,6 +33,7 @@ from accounts.schemas import MerchantCreate
 from accounts.tables import Merchant
 from campaigns import services as campaigns
 from campaigns.schemas import Audience, CampaignCreate
+from customers import queries as customer_queries
 from customers.tables import ConsentEvent, Customer, Purchase
 from quota import services as quota
 
@@ -274,29 +275,11 @@ async def _seed_customers(merchant_id: int, count: int, today: date) -> int:
 
 
 async def recompute_derived(merchant_id: int) -> None:
-    """The customer columns derived from purchases, for every customer of the merchant at once.
-
-    The same definitions as ``customers.queries.RECOMPUTE_DERIVED``, which the purchase service
-    runs for one customer: lifetime value is purchases minus refunds (stored positive) plus
-    exchanges (signed); first and last purchase count only purchases.
-    """
+    """The customer columns derived from purchases, for every customer of the merchant at once:
+    the assignments the purchase service runs for one customer (customers.queries)."""
     await Customer.raw(
-        """
-        UPDATE customer SET
-            purchase_count = (SELECT COUNT(*) FROM purchase p
-                              WHERE p.customer = customer.id AND p.kind = 'purchase'),
-            refund_count = (SELECT COUNT(*) FROM purchase p
-                            WHERE p.customer = customer.id AND p.kind = 'refund'),
-            lifetime_value_minor = (SELECT COALESCE(SUM(CASE WHEN p.kind = 'refund'
-                                                            THEN -p.amount_minor
-                                                            ELSE p.amount_minor END), 0)
-                                    FROM purchase p WHERE p.customer = customer.id),
-            first_purchase_at = (SELECT MIN(p.occurred_at) FROM purchase p
-                                 WHERE p.customer = customer.id AND p.kind = 'purchase'),
-            last_purchase_at = (SELECT MAX(p.occurred_at) FROM purchase p
-                                WHERE p.customer = customer.id AND p.kind = 'purchase')
-        WHERE merchant = {}
-        """,
+        f"UPDATE customer SET {customer_queries.derived_assignments()}"  # noqa: S608 - constants
+        " WHERE merchant = {}",
         merchant_id,
     )
 

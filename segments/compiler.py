@@ -131,20 +131,42 @@ def _condition(node: Node, ctx: Context) -> Sql:  # noqa: C901 - one branch per 
     if isinstance(node, PurchaseCount):
         return _range("c.purchase_count", node.min, node.max)
     if isinstance(node, BoughtBetween):
-        start, end = ctx.day_start(node.start), ctx.day_start(node.end + timedelta(days=1))
-        # first/last_purchase_at are the MIN/MAX of exactly these purchases (kind 'purchase'),
-        # so a customer whose buying span misses the window is out without touching the
-        # purchase index: 1M customers, 110k → 75k index probes.
-        return Sql(
-            "(c.first_purchase_at IS NOT NULL AND c.first_purchase_at < {}"
-            " AND c.last_purchase_at >= {} AND EXISTS (SELECT 1 FROM purchase p"
-            " WHERE p.customer = c.id AND p.merchant = c.merchant AND p.kind = 'purchase'"
-            " AND p.occurred_at >= {} AND p.occurred_at < {}))",
-            [end, start, start, end],
-        )
+        return _bought_between(node, ctx)
     if isinstance(node, CustomFieldIs):
         return _custom_field(node, ctx)
     raise TypeError(f"no SQL shape for {type(node).__name__}")  # a new type without a shape
+
+
+def _bought_between(node: BoughtBetween, ctx: Context) -> Sql:
+    """A purchase (kind 'purchase') at a moment in [start of ``node.start``, start of the day
+    after ``node.end``), in the merchant's time zone.
+
+    first/last_purchase_at are the MIN/MAX of exactly these purchases, so a customer whose
+    buying span misses the window is out before anything else is read. PostgreSQL then
+    answers from the customer row: ``purchase_times`` holds every purchase moment, sorted,
+    and ``width_bucket(x, moments)`` counts the moments <= x by binary search; a moment lies
+    in the window when fewer lie before its start than before its end (timestamps are whole
+    microseconds, so "before t" is "<= t - 1 µs"). SQLite asks the purchase index.
+    """
+    start, end = ctx.day_start(node.start), ctx.day_start(node.end + timedelta(days=1))
+    if ctx.postgres:
+        return Sql(
+            "(c.first_purchase_at IS NOT NULL AND c.first_purchase_at < {}"
+            " AND c.last_purchase_at >= {} AND c.purchase_times IS NOT NULL"
+            " AND width_bucket(CAST({} AS TIMESTAMPTZ), c.purchase_times)"
+            " > width_bucket(CAST({} AS TIMESTAMPTZ), c.purchase_times))",
+            [end, start, end - _MICROSECOND, start - _MICROSECOND],
+        )
+    return Sql(
+        "(c.first_purchase_at IS NOT NULL AND c.first_purchase_at < {}"
+        " AND c.last_purchase_at >= {} AND EXISTS (SELECT 1 FROM purchase p"
+        " WHERE p.customer = c.id AND p.merchant = c.merchant AND p.kind = 'purchase'"
+        " AND p.occurred_at >= {} AND p.occurred_at < {}))",
+        [end, start, start, end],
+    )
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def _range(column: str, low: object, high: object) -> Sql:

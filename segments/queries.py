@@ -7,9 +7,9 @@ shapes, never a value.
 
 The indexes in ``segments/piccolo_migrations`` are written for exactly these shapes: the
 partial indexes repeat :data:`ELIGIBLE_INDEX_PREDICATE`, the birthday index repeats
-:func:`month_day_sql`, the purchase index repeats the ``kind = 'purchase'`` of the compiler's
-bought_between shape; change them together. ``benchmarks/segments.py`` times every shape on a
-million customers.
+:func:`month_day_sql`, the purchase index (SQLite) repeats the ``kind = 'purchase'`` of the
+compiler's bought_between shape; change them together. ``benchmarks/segments.py`` times every
+shape on a million customers.
 """
 
 from __future__ import annotations

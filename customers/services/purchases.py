@@ -119,7 +119,7 @@ async def add_purchase(merchant_id: int, customer_id: int, data: PurchaseCreate)
                 created_at=now(),
             )
         ).returning(*Purchase.all_columns())
-        await Customer.raw(queries.RECOMPUTE_DERIVED, now(), customer_id, merchant_id)
+        await Customer.raw(queries.recompute_derived_sql(), now(), customer_id, merchant_id)
     return purchase_out(rows[0], exponent)
 
 
