@@ -218,11 +218,17 @@ def tracking_figures(d: dict[str, Any]) -> list[Figure]:
         if p is bare:
             continue
         ok = p["rps"] >= target_rps and p["p99_ms"] < target_p99
+        rounds = p.get("rounds_rps", [])
+        spread = (
+            ""
+            if len(rounds) < 2
+            else " (median of " + " / ".join(f"{r:,.0f}" for r in rounds) + ")"
+        )
         figures.append(
             Figure(
                 "tracking",
                 name,
-                f"{p['rps']:,.0f}/s, p99 {p['p99_ms']:.1f} ms",
+                f"{p['rps']:,.0f}/s, p99 {p['p99_ms']:.1f} ms{spread}",
                 f">= {target_rps:,.0f}/s, p99 < {target_p99:.0f} ms",
                 ok,
                 reference,
