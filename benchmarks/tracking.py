@@ -5,12 +5,12 @@
 
 PostgreSQL (``--database-url``, dropped and made again; its name must contain "bench") gets
 one merchant, a sent campaign with two links and ``--recipients`` recipient rows. The app
-runs as ``loyalmail serve`` runs it (loyalmail.serving: one granian worker process with
-uvloop; ``--server uvicorn`` for uvicorn with httptools), and wrk (Debian's package ``wrk``;
-benchmarks/wrk_paths.lua) loads it from 127.0.0.1 over ``--connections`` keep-alive
-connections for ``--seconds``, going round every recipient's pixel or click URL (so each
-token stays within its rate limit; the per-address limit is off: every request comes from
-one address). wrk is written in C: a load generator in Python
+runs as ``loyalmail serve`` runs it (loyalmail.serving: ``--workers`` granian worker
+processes, one by default, with uvloop; ``--server uvicorn`` for uvicorn with httptools),
+and wrk (Debian's package ``wrk``; benchmarks/wrk_paths.lua) loads it from 127.0.0.1 over
+``--connections`` keep-alive connections for ``--seconds``, going round every recipient's
+pixel or click URL (so each token stays within its rate limit; the per-address limit is
+off: every request comes from one address). wrk is written in C: a load generator in Python
 (benchmarks/http_load.py, kept for machines without wrk: ``--load-generator python``) took
 a core of the two here for itself and capped the bare endpoint at about 6,700 requests per
 second. The reference in the same run: a bare Litestar endpoint answering the same GIF
@@ -18,10 +18,9 @@ second. The reference in the same run: a bare Litestar endpoint answering the sa
 
 Each phase is loaded ``--rounds`` times (the pixel and the click alternately) and the round
 of median rate is shown, with every round's rate beside it. Printed: requests per second,
-p50 / p99 / max latency per phase, and whether every answered
-request's event is in the database (each is committed before its answer). Targets (issue
-7): at least 8,000 tracked requests per second, p99 under 20 ms. The last line is one JSON
-object of the figures.
+p50 / p99 / max latency per phase, and whether every answered request's event is in the
+database (each is committed before its answer). Targets (issue 7): at least 8,000 tracked
+requests per second, p99 under 20 ms. The last line is one JSON object of the figures.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from piccolo.engine.base import Engine
 
 from accounts import services as accounts
 from customers.tables import ConsentEvent, Customer, Purchase
+from loyalmail import database
 from loyalmail.demo import free_port
 from loyalmail.seed import DEMO_EMAIL, DEMO_PASSWORD, DEMO_SLUG, build_people, seed_demo
 
@@ -117,6 +118,18 @@ async def test_seed_builds_a_realistic_shop_once(db: Engine) -> None:
         row = derived[customer_id]
         assert row["purchase_count"] == 0 and row["lifetime_value_minor"] == 0
         assert row["first_purchase_at"] is None and row["last_purchase_at"] is None
+    if database.is_postgres(db):
+        # PostgreSQL's extra derived column: every purchase moment, sorted (NULL: none).
+        moments: dict[int, list[datetime]] = {}
+        for p in sorted(purchases, key=lambda p: p["occurred_at"]):
+            if p["kind"] == "purchase":
+                moments.setdefault(p["customer"], []).append(p["occurred_at"])
+        kept = await Customer.raw(
+            "SELECT id, purchase_times FROM customer WHERE merchant = {}", merchant.id
+        )
+        assert {r["id"]: r["purchase_times"] for r in kept} == {
+            customer_id: moments.get(customer_id) for customer_id in derived
+        }
 
     again = await seed_demo(500, today=TODAY)
     assert not again.created
