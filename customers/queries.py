@@ -116,7 +116,7 @@ DERIVED_ASSIGNMENTS = """
 #: PostgreSQL only: every purchase moment of the customer, sorted (NULL without purchases).
 #: The segments' "bought between" reads it on the customer row instead of probing the
 #: purchase index once per customer (segments migration 2026-12-07T12:00 says why).
-PURCHASE_TIMES_ASSIGNMENT = """,
+PURCHASE_TIMES_ASSIGNMENT = """
     purchase_times = (
         SELECT array_agg(p.occurred_at ORDER BY p.occurred_at) FROM purchase p
         WHERE p.customer = customer.id AND p.kind = 'purchase')"""
@@ -125,7 +125,7 @@ PURCHASE_TIMES_ASSIGNMENT = """,
 def derived_assignments() -> str:
     """The derived columns' assignments for the engine in use."""
     if database.is_postgres():
-        return DERIVED_ASSIGNMENTS + PURCHASE_TIMES_ASSIGNMENT
+        return f"{DERIVED_ASSIGNMENTS},{PURCHASE_TIMES_ASSIGNMENT}"
     return DERIVED_ASSIGNMENTS
 
 

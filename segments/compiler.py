@@ -137,6 +137,9 @@ def _condition(node: Node, ctx: Context) -> Sql:  # noqa: C901 - one branch per 
     raise TypeError(f"no SQL shape for {type(node).__name__}")  # a new type without a shape
 
 
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def _bought_between(node: BoughtBetween, ctx: Context) -> Sql:
     """A purchase (kind 'purchase') at a moment in [start of ``node.start``, start of the day
     after ``node.end``), in the merchant's time zone.
@@ -164,9 +167,6 @@ def _bought_between(node: BoughtBetween, ctx: Context) -> Sql:
         " AND p.occurred_at >= {} AND p.occurred_at < {}))",
         [end, start, start, end],
     )
-
-
-_MICROSECOND = timedelta(microseconds=1)
 
 
 def _range(column: str, low: object, high: object) -> Sql:

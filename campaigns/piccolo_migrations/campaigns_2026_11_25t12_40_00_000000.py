@@ -1,6 +1,4 @@
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine.finder import engine_finder
-from piccolo.querystring import QueryString
+from loyalmail.migration_steps import statements_migration
 
 ID = "2026-11-25T12:40:00:000000"
 VERSION = "1.38.0"
@@ -18,14 +16,4 @@ STATEMENTS = [
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="campaigns", description=DESCRIPTION)
-
-    async def indexes() -> None:
-        engine = engine_finder()
-        assert engine is not None
-        for statement in STATEMENTS:
-            await engine.run_querystring(QueryString(statement))
-
-    manager.add_raw(indexes)
-
-    return manager
+    return statements_migration(ID, "campaigns", DESCRIPTION, statements=STATEMENTS)

@@ -1,6 +1,4 @@
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine.finder import engine_finder
-from piccolo.querystring import QueryString
+from loyalmail.migration_steps import statements_migration
 
 ID = "2026-11-25T16:30:00:000000"
 VERSION = "1.38.0"
@@ -35,15 +33,6 @@ STATEMENTS = [
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="campaigns", description=DESCRIPTION)
-
-    async def statements() -> None:
-        engine = engine_finder()
-        assert engine is not None
-        postgres = engine.engine_type != "sqlite"
-        for statement in (POSTGRES_ONLY if postgres else []) + STATEMENTS:
-            await engine.run_querystring(QueryString(statement))
-
-    manager.add_raw(statements)
-
-    return manager
+    return statements_migration(
+        ID, "campaigns", DESCRIPTION, statements=STATEMENTS, postgres_only=POSTGRES_ONLY
+    )

@@ -1,6 +1,4 @@
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine.finder import engine_finder
-from piccolo.querystring import QueryString
+from loyalmail.migration_steps import statements_migration
 
 ID = "2026-12-07T02:00:00:000000"
 VERSION = "1.38.0"
@@ -22,16 +20,4 @@ POSTGRES_ONLY = [
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="tracking", description=DESCRIPTION)
-
-    async def statements() -> None:
-        engine = engine_finder()
-        assert engine is not None
-        if engine.engine_type == "sqlite":
-            return
-        for statement in POSTGRES_ONLY:
-            await engine.run_querystring(QueryString(statement))
-
-    manager.add_raw(statements)
-
-    return manager
+    return statements_migration(ID, "tracking", DESCRIPTION, postgres_only=POSTGRES_ONLY)
