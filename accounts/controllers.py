@@ -76,7 +76,7 @@ class AccountApiController(Controller):
     @put("/merchant")
     async def update_merchant(self, request: Request, data: JSONBody[Brand]) -> MerchantOut:
         principal = principal_of(request)
-        _require_owner_or_token(request)
+        require_owner_or_token(request)
         return await services.update_brand(principal.merchant_id, data)
 
     @get("/tokens")
@@ -87,16 +87,16 @@ class AccountApiController(Controller):
     async def create_token(
         self, request: Request, data: JSONBody[ApiTokenCreate]
     ) -> ApiTokenCreated:
-        _require_owner_or_token(request)
+        require_owner_or_token(request)
         return await services.create_api_token(principal_of(request).merchant_id, data.name)
 
     @delete("/tokens/{token_id:int}")
     async def revoke_token(self, request: Request, token_id: FromPath[int]) -> None:
-        _require_owner_or_token(request)
+        require_owner_or_token(request)
         await services.revoke_api_token(principal_of(request).merchant_id, token_id)
 
 
-def _require_owner_or_token(request: Request) -> None:
+def require_owner_or_token(request: Request) -> None:
     principal = principal_of(request)
     if principal.via == "session" and principal.role != "owner":
         raise PermissionDenied(_("Only the shop's owner may change this."))

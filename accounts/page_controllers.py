@@ -19,7 +19,7 @@ from loyalmail.pages_controller import convert_form, page
 BRAND_FIELDS = tuple(Brand.__struct_fields__)
 
 
-def _require_owner(request: Request) -> None:
+def require_owner(request: Request) -> None:
     if principal_of(request).role != "owner":
         raise PermissionDenied(_("Only the shop's owner may change this."))
 
@@ -72,7 +72,7 @@ class SettingsPagesController(Controller):
     async def save_brand(
         self, request: Request, data: URLEncodedBody[dict[str, str]]
     ) -> Redirect | Template:
-        _require_owner(request)
+        require_owner(request)
         values = _form_values(data)
         brand, errors = convert_form(values, Brand)
         if brand is not None:
@@ -99,7 +99,7 @@ class SettingsPagesController(Controller):
         error: str = "",
         status_code: int = 200,
     ) -> Template:
-        _require_owner(request)
+        require_owner(request)
         merchant_id = principal_of(request).merchant_id
         return await page(
             request,
@@ -119,7 +119,7 @@ class SettingsPagesController(Controller):
     async def create_token(
         self, request: Request, data: URLEncodedBody[dict[str, str]]
     ) -> Template:
-        _require_owner(request)
+        require_owner(request)
         try:
             wanted = msgspec.convert({"name": data.get("name", "").strip()}, ApiTokenCreate)
         except msgspec.ValidationError:
@@ -136,6 +136,6 @@ class SettingsPagesController(Controller):
 
     @post("/tokens/{token_id:int}/revoke", status_code=303)
     async def revoke_token(self, request: Request, token_id: FromPath[int]) -> Redirect:
-        _require_owner(request)
+        require_owner(request)
         await services.revoke_api_token(principal_of(request).merchant_id, token_id)
         return Redirect("/settings/tokens?notice=revoked", status_code=303)

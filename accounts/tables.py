@@ -78,3 +78,41 @@ class ApiToken(Table, tablename="api_token"):
     created_at = Timestamptz(default=TimestamptzNow())
     last_used_at = Timestamptz(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
+
+
+class SendingDomain(Table, tablename="sending_domain"):
+    """A domain a merchant sends as (the domain of its From address), with the outcome of
+    the last DNS check. One merchant per domain in the installation: whoever publishes the
+    DKIM record proves the domain is theirs, and a second claimant is refused."""
+
+    id: Serial  # created by Piccolo; declared for the type checker
+    merchant = ForeignKey(references=Merchant, null=False)
+    #: Lower-case ASCII (an internationalised domain in its IDNA form), no trailing dot.
+    domain = Varchar(length=253, unique=True)
+    #: pending (never verified) | verified | failed (verified once, the records went away)
+    status = Varchar(length=10, default="pending")
+    verified_at = Timestamptz(null=True, default=None)
+    checked_at = Timestamptz(null=True, default=None)
+    #: The last check, record by record, as JSON (accounts.domains.records.RecordCheck).
+    check_result = Text(default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class SendingDomainKey(Table, tablename="sending_domain_key"):
+    """A DKIM key pair of a sending domain. Rotation publishes a ``next`` key beside the
+    ``active`` one and switches once DNS has it; the old key is ``retired``."""
+
+    id: Serial  # created by Piccolo; declared for the type checker
+    merchant = ForeignKey(references=Merchant, null=False)
+    domain = ForeignKey(references=SendingDomain, null=False)
+    selector = Varchar(length=63)
+    #: The DNS record's p= value: base64 of the DER SubjectPublicKeyInfo.
+    public_key = Text()
+    #: The PEM private key, encrypted (Fernet) with a key derived from the installation's
+    #: secret: a copy of the database alone signs nothing.
+    private_key = Text()
+    #: next | active | retired
+    state = Varchar(length=10, default="next")
+    created_at = Timestamptz(default=TimestamptzNow())
+    activated_at = Timestamptz(null=True, default=None)
+    retired_at = Timestamptz(null=True, default=None)

@@ -23,6 +23,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from accounts import domains
 from accounts import services as accounts
 from accounts.schemas import MerchantOut
 from campaigns import services
@@ -53,6 +54,7 @@ from campaigns.schemas import (
     TestSendRequest,
 )
 from campaigns.sending import control, dispatch
+from campaigns.sending.envelope import envelope_of
 from campaigns.sending.progress import progress
 from campaigns.sending.test_sends import MAX_ADDRESSES, request_test_send
 from campaigns.services.drafts import EDITABLE
@@ -118,6 +120,23 @@ def time_left(seconds: int | None) -> str:
     if seconds is None:
         return ""
     return dates.format_timedelta(timedelta(seconds=seconds), locale=babel_locale())
+
+
+async def _sender_of(merchant: MerchantOut, sender_name: str) -> dict[str, Any]:
+    """Who the campaign will be from, as the summary says it: the shop's own address on its
+    verified domain, or the installation's address with the shop's as Reply-To; or why no
+    message can be signed now."""
+    try:
+        envelope = await envelope_of(merchant, sender_name)
+    except domains.SigningUnavailable as exc:
+        return {"error": translate(exc.message)}
+    return {
+        "name": envelope.sender.name,
+        "address": envelope.sender.address,
+        "reply_to": envelope.sender.reply_to,
+        "own_domain": envelope.own_domain,
+        "signed": envelope.dkim_key is not None,
+    }
 
 
 class CampaignPagesController(Controller):
@@ -434,6 +453,7 @@ class CampaignPagesController(Controller):
             "summary",
             campaign,
             merchant=merchant,
+            sender=await _sender_of(merchant, campaign.sender_name),
             check=check,
             problems=problems,
             recipients=sample,

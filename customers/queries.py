@@ -182,13 +182,6 @@ def birthdays_in_window(month_days: list[str], today_month_day: str) -> tuple[st
     return sql, [*month_days, today_month_day]
 
 
-def is_unique_violation(exc: BaseException) -> bool:
-    """sqlite3.IntegrityError (UNIQUE) / asyncpg's UniqueViolationError, without importing
-    either driver here."""
-    name = type(exc).__name__
-    return name == "UniqueViolationError" or "UNIQUE constraint failed" in str(exc)
-
-
 # --- pauses (customers.services.preferences) ---------------------------------------------
 # loyalmail.sql statements: sqlite3's "?" placeholders.
 

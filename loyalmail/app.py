@@ -45,6 +45,8 @@ PAGE_DIRS = [
 
 def route_handlers() -> list[ControllerRouterHandler]:
     from accounts.controllers import AccountApiController, LoginController
+    from accounts.domains.api import SendingDomainApiController
+    from accounts.domains.page_controllers import SendingDomainPagesController
     from accounts.page_controllers import SettingsPagesController
     from campaigns.bounces.controllers import BounceWebhookController
     from campaigns.controllers import CampaignApiController
@@ -74,6 +76,8 @@ def route_handlers() -> list[ControllerRouterHandler]:
         LanguageController,
         ShellPagesController,
         SettingsPagesController,
+        SendingDomainPagesController,
+        SendingDomainApiController,
         CustomerPagesController,
         SignupPagesController,
         ImportPagesController,

@@ -24,7 +24,7 @@ from loyalmail import database
 from loyalmail.settings import Settings, get_settings
 
 #: Registered explicitly: a worker imports exactly these.
-ACTOR_MODULES = ["customers.actors", "quota.actors", "campaigns.actors"]
+ACTOR_MODULES = ["accounts.actors", "customers.actors", "quota.actors", "campaigns.actors"]
 
 _broker: dramatiq.Broker | None = None
 _lock = threading.Lock()

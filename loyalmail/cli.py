@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from accounts.commands import domain_app
 from loyalmail.settings import SettingsError, get_settings, reset_settings_cache
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -132,6 +133,8 @@ def create_token(
         return
     typer.echo(token)
 
+
+app.add_typer(domain_app, name="domain")
 
 quota_app = typer.Typer(no_args_is_help=True, help="The quota ledger, for operators.")
 app.add_typer(quota_app, name="quota")

@@ -28,6 +28,8 @@ from loyalmail.settings import Settings, get_settings, reset_settings_cache
 DEFAULT_SMTP_PORT = 8025
 #: The demo signs its campaign mail (DKIM) with a key of its own, made on first start.
 DEMO_DKIM_SELECTOR = "loyalmail-demo"
+#: The installation's own sender address in the demo (merchants without a verified domain).
+DEMO_FALLBACK_FROM = "shops@loyalmail.localhost"
 DEMO_DKIM_KEY_FILE = "dkim-demo.pem"
 
 
@@ -86,10 +88,8 @@ def demo_dkim_key(data_dir: Path) -> Path:
 
 
 def configure_environment(host: str, port: int, data_dir: Path, smtp_port: int) -> Settings:
-    """Point every setting at the embedded mode, then (re)read the settings. Campaign mail
-    is DKIM-signed for the demo shop's sender domain; the Outbox verifies it with dkimpy."""
-    from loyalmail.seed import DEMO_BRAND
-
+    """Point every setting at the embedded mode, then (re)read the settings. The shop's mail
+    is DKIM-signed for the installation's fallback domain; the Outbox verifies it with dkimpy."""
     os.environ.update(
         {
             "LOYALMAIL_DATA_DIR": str(data_dir),
@@ -105,7 +105,10 @@ def configure_environment(host: str, port: int, data_dir: Path, smtp_port: int) 
             "LOYALMAIL_SMTP_SECURITY": "none",
             "LOYALMAIL_SMTP_USERNAME": "",
             "LOYALMAIL_SMTP_PASSWORD": "",
-            "LOYALMAIL_DKIM_DOMAIN": DEMO_BRAND.sender_email.rpartition("@")[2],
+            # The demo's DNS is nobody's: the shop cannot verify its domain here, so its mail
+            # goes out From the installation's own address, signed with the installation key.
+            "LOYALMAIL_FALLBACK_FROM": DEMO_FALLBACK_FROM,
+            "LOYALMAIL_DKIM_DOMAIN": DEMO_FALLBACK_FROM.rpartition("@")[2],
             "LOYALMAIL_DKIM_SELECTOR": DEMO_DKIM_SELECTOR,
             "LOYALMAIL_DKIM_PRIVATE_KEY_FILE": str(demo_dkim_key(data_dir)),
         }

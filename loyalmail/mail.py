@@ -50,3 +50,16 @@ async def ping(settings: Settings | None = None) -> str:
     async with client:
         code, _message = await client.noop()
     return f"{settings.smtp_host}:{settings.smtp_port} answered {code}"
+
+
+async def send_raw(
+    envelope_from: str, recipients: list[str], data: bytes, settings: Settings | None = None
+) -> str:
+    """Send a message already serialised (and perhaps DKIM-signed: its bytes must go out
+    unchanged); returns the server's reply. Raises aiosmtplib errors on failure."""
+    settings = settings or get_settings()
+    client = _client(settings)
+    async with client:
+        await _login(client, settings)
+        _errors, reply = await client.sendmail(envelope_from, recipients, data)
+    return reply

@@ -32,6 +32,7 @@ PERIODIC_JOBS = [
     PeriodicJob("campaigns.actors", "start_due_campaigns", 15.0),
     PeriodicJob("campaigns.actors", "reconcile_sends", 20.0),
     PeriodicJob("customers.actors", "end_due_pauses", 600.0),
+    PeriodicJob("accounts.actors", "recheck_sending_domains", 300.0),
 ]
 
 

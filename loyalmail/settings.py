@@ -11,6 +11,7 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import get_type_hints
+from urllib.parse import urlparse
 
 from dotenv import dotenv_values
 
@@ -69,6 +70,23 @@ class Settings:
     dkim_domain: str = ""
     dkim_selector: str = ""
     dkim_private_key_file: str = ""
+    #: Sending domains (accounts.domains). A merchant whose From domain is verified sends as
+    #: itself, signed with that domain's own key; every other merchant's mail goes out From
+    #: this address of the installation's own domain (empty: mail_from), the merchant's name
+    #: as display name and its address as Reply-To, signed with the key above, whose domain
+    #: must then be this address's domain (DMARC alignment).
+    fallback_from: str = ""
+    #: The nameservers that answer the domain checks: "host" or "host:port", comma-separated
+    #: (one port for all); empty: the system's resolver.
+    dns_resolver: str = ""
+    dns_timeout_seconds: float = 5.0
+    #: The SPF mechanism merchants include so the relay may send for their domain, e.g.
+    #: "_spf.mail.example": shown as a record to publish and checked. Empty: not asked for
+    #: (DMARC passes through the aligned DKIM signature alone).
+    spf_include: str = ""
+    #: How often the scheduler checks a domain's records again; a verified domain whose DKIM
+    #: record is gone falls back to the installation's address until it is back.
+    domain_recheck_minutes: int = 360
     #: Bearer token of the operator API (/api/operator/…: recording bought packs, running the
     #: monthly grants) for the installation's operator or a payment integration. Empty: that
     #: API answers 404. Merchants' own API tokens never reach it.
@@ -127,6 +145,19 @@ class Settings:
     @property
     def is_postgres(self) -> bool:
         return self.effective_database_url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def installation_name(self) -> str:
+        """The installation in Feedback-ID and List-Id: its public host name."""
+        return urlparse(self.base_url).hostname or "loyalmail.localhost"
+
+    @property
+    def effective_fallback_from(self) -> str:
+        return self.fallback_from or self.mail_from
+
+    @property
+    def installation_dkim_configured(self) -> bool:
+        return bool(self.dkim_domain and self.dkim_selector and self.dkim_private_key_file)
 
     @property
     def signing_keys(self) -> list[str]:
@@ -193,10 +224,12 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         "send_max_attempts",
         "smtp_pool_size",
         "broker_heartbeat_seconds",
+        "domain_recheck_minutes",
     ):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
     _check_bounce_address(settings.bounce_address)
+    _check_fallback_alignment(settings)
     if not settings.secret_key:
         settings = _with_generated_secret(settings)
     return settings
@@ -221,6 +254,20 @@ def _check_bounce_address(address: str) -> None:
         raise SettingsError(
             f"{PREFIX}BOUNCE_ADDRESS may have at most {BOUNCE_LOCAL_PART_MAX} characters before"
             " the @: the recipient's part after the + must still fit into 64"
+        )
+
+
+def _check_fallback_alignment(settings: Settings) -> None:
+    """The installation's key signs the fallback address's mail: a key of another domain
+    would sign every such message unaligned, which DMARC fails. Refused at start."""
+    if not settings.installation_dkim_configured:
+        return
+    fallback_domain = settings.effective_fallback_from.rpartition("@")[2].lower()
+    if fallback_domain != settings.dkim_domain.lower().rstrip("."):
+        raise SettingsError(
+            f"{PREFIX}DKIM_DOMAIN ({settings.dkim_domain}) must be the domain of the fallback"
+            f" sender address ({settings.effective_fallback_from}): set {PREFIX}FALLBACK_FROM"
+            " to an address of that domain"
         )
 
 

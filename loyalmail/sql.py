@@ -82,6 +82,13 @@ async def execute(sql: str, *args: Any) -> int:
         return int(cursor.rowcount)
 
 
+def is_unique_violation(exc: BaseException) -> bool:
+    """sqlite3.IntegrityError (UNIQUE) / asyncpg's UniqueViolationError, without importing
+    either driver here."""
+    name = type(exc).__name__
+    return name == "UniqueViolationError" or "UNIQUE constraint failed" in str(exc)
+
+
 def _is_retryable(exc: BaseException) -> bool:
     # asyncpg's DeadlockDetectedError / SerializationError carry these SQLSTATEs; SQLite's
     # "database is locked" after its busy timeout is the same situation.

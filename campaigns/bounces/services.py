@@ -29,10 +29,10 @@ from campaigns.bounces import dsn, verp
 from campaigns.bounces.dsn import Kind
 from campaigns.bounces.schemas import BounceSummary, BounceWebhook, IgnoredEvent
 from campaigns.tables import CampaignBounce, CampaignRecipient
-from customers.queries import is_unique_violation
 from customers.schemas import normalize_email
 from customers.services.suppression import suppress
 from loyalmail.errors import ValidationFailed
+from loyalmail.sql import is_unique_violation
 from templates.message import header_safe
 
 log = logging.getLogger("loyalmail.bounces")

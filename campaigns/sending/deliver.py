@@ -33,6 +33,7 @@ from typing import Any
 
 import aiosmtplib
 
+from accounts import domains
 from accounts import services as accounts
 from accounts.schemas import MerchantOut
 from campaigns.bounces import verp
@@ -40,13 +41,7 @@ from campaigns.personalise import Personaliser
 from campaigns.sending import mime, qp, rates
 from campaigns.sending import queries as q
 from campaigns.sending.control import enqueue_batches, pause_by_itself, settle
-from campaigns.sending.envelope import (
-    ListHeaderMaker,
-    configured_dkim_key,
-    list_header_maker,
-    sender_domain,
-    sender_of,
-)
+from campaigns.sending.envelope import ListHeaderMaker, envelope_of, list_header_maker
 from campaigns.sending.smtp_pool import pool_for
 from campaigns.sending.smtp_transaction import send_prepared
 from campaigns.services.previews import compile_for, recipient_from_row, saved_content
@@ -257,6 +252,17 @@ async def send_batch(campaign_id: int, batch_id: int) -> BatchReport:
     if head["status"] != "sending" or head["reservation_id"] is None:
         report.stopped = str(head["status"])
         return report
+    merchant = await accounts.get_merchant(int(head["merchant"]))
+    async with sql.read_transaction():
+        content_row = (await sql.fetch(q.CAMPAIGN, campaign_id, merchant.id))[0]
+    try:
+        envelope = await envelope_of(merchant, content_row["sender_name"])
+    except domains.SigningUnavailable as exc:
+        # Before anything is claimed: nothing leaves unsigned, and a resume after the
+        # operator fixed the key sends everyone.
+        await pause_by_itself(merchant.id, campaign_id, exc.message)
+        report.stopped = "paused"
+        return report
     owner = secrets.token_hex(10)
     now = utc_now()
     lease_until = now + timedelta(seconds=settings.send_lease_seconds)
@@ -280,19 +286,15 @@ async def send_batch(campaign_id: int, batch_id: int) -> BatchReport:
     if not claimed:
         await settle(campaign_id)
         return report
-    merchant = await accounts.get_merchant(int(head["merchant"]))
-    async with sql.read_transaction():
-        content_row = (await sql.fetch(q.CAMPAIGN, campaign_id, merchant.id))[0]
-    sender = sender_of(merchant, content_row["sender_name"])
     send = _Send(
         campaign_id=campaign_id,
         merchant=merchant,
         reservation_id=int(head["reservation_id"]),
         owner=owner,
-        sender=sender,
-        envelope_from=mime.ascii_address(sender.address),
-        domain=sender_domain(merchant),
-        dkim_key=configured_dkim_key(),
+        sender=envelope.sender,
+        envelope_from=mime.ascii_address(envelope.sender.address),
+        domain=envelope.domain,
+        dkim_key=envelope.dkim_key,
         lists=list_header_maker(merchant, campaign_id),
         content_row=content_row,
         lease_until=lease_until,

@@ -1,29 +1,58 @@
-"""What every campaign message of a merchant shares around its content: the sender, the
-list headers (RFC 2369 / RFC 8058) with the recipient's unsubscribe token, and the DKIM key.
-Test sends and real sends build their messages with these, so both look the same."""
+"""What every campaign message of a merchant shares around its content: the sender (who it
+is from, Reply-To, the DKIM key: :mod:`accounts.domains.identity`), the list headers
+(RFC 2369 / RFC 8058) with the recipient's unsubscribe token, and the Feedback-ID. Test
+sends and real sends build their messages with these, so both look the same."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlparse
 
+from accounts import domains
 from accounts.schemas import MerchantOut
 from campaigns.sending import mime
 from loyalmail.settings import get_settings
 from tracking import tokens
 
 
-def sender_of(merchant: MerchantOut, campaign_sender_name: str) -> mime.Sender:
-    return mime.Sender(
-        name=campaign_sender_name or merchant.sender_name or merchant.name,
-        address=merchant.sender_email,
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """Who sends a campaign's messages, as the message and the SMTP envelope need it."""
+
+    sender: mime.Sender
+    dkim_key: mime.DkimKey | None
+    #: The From domain, ASCII: the Message-ID's right-hand side.
+    domain: str
+    #: The merchant's own verified domain (False: the installation's fallback address).
+    own_domain: bool
+
+
+def _sendable(address: str) -> str:
+    """``address`` as it can go into a header, or "" (a Reply-To that cannot be written in
+    ASCII is left out rather than stopping every message)."""
+    try:
+        return mime.ascii_address(address) if address else ""
+    except mime.AddressNotSendable:
+        return ""
+
+
+async def envelope_of(merchant: MerchantOut, campaign_sender_name: str = "") -> Envelope:
+    """:class:`accounts.domains.SigningUnavailable` when a key must sign and cannot."""
+    identity = await domains.sending_identity(merchant, campaign_sender_name)
+    reply_to = _sendable(identity.reply_to)
+    if reply_to.lower() == identity.address.lower():
+        reply_to = ""  # the From address already is where answers go
+    return Envelope(
+        sender=mime.Sender(identity.name, identity.address, reply_to),
+        dkim_key=identity.dkim,
+        domain=mime.ascii_domain(identity.domain),
+        own_domain=identity.own_domain,
     )
 
 
-def sender_domain(merchant: MerchantOut) -> str:
-    """The Message-ID's right-hand side: the sender's own domain."""
-    return mime.ascii_domain(merchant.sender_email.rpartition("@")[2])
+def feedback_id(kind: str, merchant_id: int) -> str:
+    """Gmail's Feedback-ID: ``<campaign or kind>:<merchant>:<installation>``; the last field is
+    the sender's constant id."""
+    return f"{kind}:{merchant_id}:{get_settings().installation_name}"
 
 
 @dataclass(frozen=True)
@@ -35,6 +64,7 @@ class ListHeaderMaker:
     list_name: str
     unsubscribe_base: str
     unsubscribe_mailto: str
+    feedback_id: str
     tokens: tokens.CampaignTokens
 
     def for_recipient(self, recipient_id: int) -> mime.ListHeaders:
@@ -45,18 +75,19 @@ class ListHeaderMaker:
             unsubscribe_url=f"{self.unsubscribe_base}{token}",
             unsubscribe_mailto=self.unsubscribe_mailto,
             unsubscribe_subject=f"unsubscribe {token}",
+            feedback_id=self.feedback_id,
         )
 
 
 def list_header_maker(merchant: MerchantOut, campaign_id: int) -> ListHeaderMaker:
     settings = get_settings()
     base = settings.base_url.rstrip("/")
-    host = urlparse(base).hostname or "loyalmail.localhost"
     return ListHeaderMaker(
-        list_id=f"{merchant.slug}.{host}",
+        list_id=f"{merchant.slug}.{get_settings().installation_name}",
         list_name=merchant.name,
         unsubscribe_base=f"{base}/r/unsubscribe/",
         unsubscribe_mailto=f"unsubscribe@{settings.mail_from.rpartition('@')[2]}",
+        feedback_id=feedback_id(str(campaign_id), merchant.id),
         tokens=tokens.CampaignTokens(merchant.id, campaign_id),
     )
 
@@ -64,11 +95,3 @@ def list_header_maker(merchant: MerchantOut, campaign_id: int) -> ListHeaderMake
 def list_headers(merchant: MerchantOut, campaign_id: int, recipient_id: int) -> mime.ListHeaders:
     """One message's list headers (a test send's; a batch keeps a :class:`ListHeaderMaker`)."""
     return list_header_maker(merchant, campaign_id).for_recipient(recipient_id)
-
-
-def configured_dkim_key() -> mime.DkimKey | None:
-    settings = get_settings()
-    if not (settings.dkim_domain and settings.dkim_selector and settings.dkim_private_key_file):
-        return None
-    key = Path(settings.dkim_private_key_file).read_bytes()
-    return mime.DkimKey(settings.dkim_domain, settings.dkim_selector, key)

@@ -18,7 +18,8 @@ plain RFC 5322 + MIME that Python's parser (and every mail client) reads back:
   its Message-ID, so a receiver can tell it is the same one.
 * RFC 8058: ``List-Unsubscribe`` with the HTTPS one-click URL and a mailto, and
   ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``; the DKIM signature
-  (:mod:`campaigns.sending.dkim_signing`) covers both.
+  (:mod:`accounts.domains.signing`) covers both, and names From twice (oversigned).
+* Reply-To (the merchant's contact address) and Gmail's Feedback-ID, both signed.
 """
 
 from __future__ import annotations
@@ -31,23 +32,10 @@ from datetime import datetime
 from email.utils import format_datetime
 from urllib.parse import quote
 
+from accounts.domains.signing import DkimKey, sign
 from campaigns.sending import qp
-from campaigns.sending.dkim_signing import signer_for
 from templates.message import RenderedMessage, header_safe
 
-#: Headers the DKIM signature covers (RFC 8058 §4 requires the two List-Unsubscribe ones).
-SIGNED_HEADERS = (
-    b"From",
-    b"To",
-    b"Subject",
-    b"Date",
-    b"Message-ID",
-    b"MIME-Version",
-    b"Content-Type",
-    b"List-Id",
-    b"List-Unsubscribe",
-    b"List-Unsubscribe-Post",
-)
 #: Raw bytes per encoded word: base64 of 45 bytes is 60 characters, the word 72 (< 75).
 _WORD_BYTES = 45
 #: Printable ASCII that needs no quoting in a display name (RFC 5322 atext and space).
@@ -62,6 +50,8 @@ class AddressNotSendable(ValueError):
 class Sender:
     name: str
     address: str
+    #: Where answers go (the merchant's contact address); "" for none.
+    reply_to: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,14 +65,9 @@ class ListHeaders:
     #: (the recipient's signed token goes in the subject, not the 64-character local part).
     unsubscribe_mailto: str
     unsubscribe_subject: str = "unsubscribe"
-
-
-@dataclass(frozen=True, slots=True)
-class DkimKey:
-    domain: str
-    selector: str
-    #: PEM (PKCS#1 or PKCS#8) RSA private key.
-    private_key: bytes
+    #: Gmail's Feedback-ID (``campaign:merchant:installation``): complaint rates per campaign
+    #: and merchant in Postmaster Tools. "" for none.
+    feedback_id: str = ""
 
 
 def message_id(merchant_id: int, campaign_id: int, recipient_id: int, domain: str) -> str:
@@ -176,10 +161,14 @@ def build(
     boundary = f"=_lm_{secrets.token_hex(12)}"
     list_name = header_safe(lists.list_name).replace('"', "'").strip()
     list_id = f"<{ascii_domain(header_safe(lists.list_id).strip())}>"
-    list_id = f'"{list_name}" {list_id}' if list_name.isascii() and list_name else list_id
+    if list_name:
+        # RFC 2919's phrase: quoted ASCII, or RFC 2047 words for a name such as "Café Åsa".
+        phrase = f'"{list_name}"' if list_name.isascii() else _encoded_words(list_name)
+        list_id = f"{phrase} {list_id}"
     headers = [
         f"Date: {format_datetime(date)}",
         f"From: {mailbox(sender.name, sender.address)}",
+        *([f"Reply-To: {ascii_address(sender.reply_to)}"] if sender.reply_to else []),
         f"To: {ascii_address(to)}",
         f"Subject: {header_text(body.subject)}",
         f"Message-ID: {header_safe(message_id)}",
@@ -190,6 +179,7 @@ def build(
         f"\r\n <mailto:{ascii_address(lists.unsubscribe_mailto)}"
         f"?subject={quote(header_safe(lists.unsubscribe_subject))}>",
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        *([f"Feedback-ID: {header_safe(lists.feedback_id)}"] if lists.feedback_id else []),
         "Precedence: bulk",
     ]
     head = ("\r\n".join(headers) + "\r\n\r\n").encode("ascii")
@@ -200,7 +190,4 @@ def build(
         for content_type, encoded in ((b"text/plain", body.text), (b"text/html", body.html))
     )
     message = head + parts + b"--%s--\r\n" % boundary.encode()
-    if dkim_key is None:
-        return message
-    signer = signer_for(dkim_key.domain, dkim_key.selector, dkim_key.private_key)
-    return signer.signature_header(message, SIGNED_HEADERS, relaxed=body.relaxed) + message
+    return message if dkim_key is None else sign(message, dkim_key, relaxed=body.relaxed)

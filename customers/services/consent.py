@@ -44,8 +44,8 @@ from customers.services.customers import (
     transaction,
 )
 from customers.services.suppression import lift, suppress
+from customers.services.transactional import send_to_customer
 from customers.tables import ConsentEvent, Customer
-from loyalmail import mail
 from loyalmail.errors import Conflict, NotFound, _
 from loyalmail.i18n import email_gettext, recipient_locale
 from loyalmail.security import load_signed, signer
@@ -360,7 +360,7 @@ async def send_optin_message(customer_id: int) -> bool:
         return False
     merchant = await accounts.get_merchant(int(row["merchant"]))
     try:
-        await mail.send(build_optin_email(row, merchant))
+        await send_to_customer(build_optin_email(row, merchant), merchant, row["email"], "optin")
     except aiosmtplib.SMTPRecipientsRefused as exc:
         if not all(refusal.code >= 500 for refusal in exc.recipients):
             raise  # 4xx: the server asks us to try later, so the actor retries

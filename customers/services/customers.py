@@ -38,6 +38,7 @@ from customers.schemas import (
 from customers.services import erasure_steps
 from customers.services.suppression import is_suppressed, suppress
 from customers.tables import ConsentEvent, Customer, ImportIssue, Purchase
+from loyalmail import sql
 from loyalmail.errors import Conflict, NotFound, Suppressed, ValidationFailed, _
 
 log = logging.getLogger("loyalmail.customers")
@@ -230,7 +231,7 @@ async def create_customer(
                 )
             ).returning(*Customer.all_columns())
         except Exception as exc:
-            if queries.is_unique_violation(exc):
+            if sql.is_unique_violation(exc):
                 raise _duplicate() from exc
             raise
         row = rows[0]
@@ -326,7 +327,7 @@ async def update_customer(
                 (Customer.id == customer_id) & (Customer.merchant == merchant_id)
             )
         except Exception as exc:
-            if queries.is_unique_violation(exc):
+            if sql.is_unique_violation(exc):
                 raise _duplicate() from exc
             raise
         for action, event_address in events:

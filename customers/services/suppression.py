@@ -10,9 +10,9 @@ here and nowhere else, so target groups leave it out with an index instead of a 
 
 from __future__ import annotations
 
-from customers.queries import is_unique_violation
 from customers.tables import Customer, Suppression
 from loyalmail.security import email_hash
+from loyalmail.sql import is_unique_violation
 
 SuppressionReason = str  # erased | bounced | complaint
 

@@ -8,7 +8,7 @@ import quopri
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns.sending.dkim_signing import relaxed_body
+from accounts.domains.signing import relaxed_body
 from campaigns.sending.qp import MAX_LINE, EncodedPart, encode, encode_piece, is_relaxed
 from templates.message import Part, fill
 

@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 
 from accounts.schemas import MerchantOut, UserOut
 from campaigns.sending import test_sends
-from loyalmail.settings import reset_settings_cache
+from loyalmail.settings import get_settings, reset_settings_cache
 from quota import services as quota
 from tests.campaigns.dkim_keys import new_key
 from tests.campaigns.test_api import a_customer, auth, branded
@@ -69,7 +69,11 @@ async def test_a_test_send_arrives_as_the_chosen_customer(
     jobs.drain()
     message = await mail_to(smtp, owner.email)
     assert message["Subject"] == "[Test] Sehr geehrte Frau Müller, autumn is here"
-    assert message["From"].addresses[0].addr_spec == "news@shop.example"
+    # No verified domain of its own: From the installation's address, answers to the shop.
+    assert message["From"].addresses[0].addr_spec == get_settings().effective_fallback_from
+    assert message["From"].addresses[0].display_name == merchant.sender_name
+    assert message["Reply-To"].addresses[0].addr_spec == "news@shop.example"
+    assert message["Feedback-ID"] == f"test{campaign_id}:{merchant.id}:127.0.0.1"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "/r/unsubscribe/" in message["List-Unsubscribe"]
     assert message["Message-ID"].startswith(f"<lm.{merchant.id}.{campaign_id}.test")
@@ -148,6 +152,8 @@ async def test_with_a_dkim_key_the_message_is_signed(
     pem, record = new_key(tmp_path)
     (tmp_path / "dkim.pem").write_bytes(pem)
     settings = {
+        # The shop has no verified domain: the installation's key signs its fallback address.
+        "LOYALMAIL_FALLBACK_FROM": "shops@shop.example",
         "LOYALMAIL_DKIM_DOMAIN": "shop.example",
         "LOYALMAIL_DKIM_SELECTOR": "lm1",
         "LOYALMAIL_DKIM_PRIVATE_KEY_FILE": str(tmp_path / "dkim.pem"),

@@ -20,6 +20,7 @@ from accounts.schemas import MerchantOut
 from campaigns.sending import deliver, dispatch
 from campaigns.tables import CampaignBatch, CampaignRecipient
 from customers.tables import Customer
+from loyalmail.settings import get_settings
 from quota import services as quota
 from tests.campaigns.test_api import auth, branded
 from tests.conftest import jobs_go_nowhere, make_merchant
@@ -33,7 +34,16 @@ from tests.loyalmail.hostile_payloads import (
 from tests.smtp import free_port, smtp_settings_port
 
 #: The headers a campaign message has, each exactly once (DKIM is off in these tests).
-ONCE = ("From", "To", "Subject", "Message-ID", "Date", "List-Unsubscribe", "MIME-Version")
+ONCE = (
+    "From",
+    "Reply-To",
+    "To",
+    "Subject",
+    "Message-ID",
+    "Date",
+    "List-Unsubscribe",
+    "MIME-Version",
+)
 
 
 class Envelopes:
@@ -99,11 +109,14 @@ async def send_everything(merchant: MerchantOut, campaign_id: int) -> None:
 def assert_clean_headers(message: EmailMessage, rcpts: list[str], address: str) -> None:
     for name in ONCE:
         assert len(message.get_all(name) or []) == 1, (name, message.get_all(name))
-    for name in ("Bcc", "Cc", "Reply-To", "Sender"):
+    for name in ("Bcc", "Cc", "Sender"):
         assert message.get_all(name) is None, name
     assert rcpts == [address]
     assert [a.addr_spec for a in message["To"].addresses] == [address]
-    assert [a.addr_spec for a in message["From"].addresses] == ["news@shop.example"]
+    # The shop has no verified domain: From the installation's address, Reply-To the shop's.
+    fallback = get_settings().effective_fallback_from
+    assert [a.addr_spec for a in message["From"].addresses] == [fallback]
+    assert [a.addr_spec for a in message["Reply-To"].addresses] == ["news@shop.example"]
     for name, value in message.items():
         assert INJECTED_ADDRESS not in value or name == "Subject", (name, value)
         assert "\r" not in str(value) and "\n" not in str(value), (name, value)

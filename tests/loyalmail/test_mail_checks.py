@@ -33,6 +33,7 @@ def key_file(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "dkim.pem"
     path.write_bytes(private)
     values = {
+        "LOYALMAIL_FALLBACK_FROM": "news@shop.example",
         "LOYALMAIL_DKIM_DOMAIN": "shop.example",
         "LOYALMAIL_DKIM_SELECTOR": "s1",
         "LOYALMAIL_DKIM_PRIVATE_KEY_FILE": str(path),

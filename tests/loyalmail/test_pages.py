@@ -394,6 +394,7 @@ async def test_outbox_verifies_the_dkim_signature_and_the_one_click_headers(
 
     key = DkimKey("shop.example", "demo", demo_dkim_key(tmp_path).read_bytes())
     settings = {
+        "LOYALMAIL_FALLBACK_FROM": "news@shop.example",
         "LOYALMAIL_DKIM_DOMAIN": key.domain,
         "LOYALMAIL_DKIM_SELECTOR": key.selector,
         "LOYALMAIL_DKIM_PRIVATE_KEY_FILE": str(tmp_path / "dkim-demo.pem"),

@@ -4,8 +4,13 @@ dkimpy signs ~105 messages of 70 KB a second here, far below what one worker mus
 canonicalises in Python line by line and does RSA with Python integers (~150 a second).
 Here the canonicalisation is a few byte searches and regular expressions (C), the hash is
 hashlib's and the RSA signature (PKCS#1 v1.5) is OpenSSL's through ``cryptography`` (~3,300
-a second), so nothing cryptographic is written here. tests/campaigns/test_dkim_signing.py
+a second), so nothing cryptographic is written here. tests/accounts/test_dkim_signing.py
 checks the signatures with ``dkim.verify`` and the canonical forms against dkimpy's.
+
+Oversigning: a header named in ``oversigned`` is listed in ``h=`` once more than the message
+has it. A verifier hashes a missing instance as nothing, so a second ``From`` added on the
+way (the trick that shows a receiver another sender than the one DKIM vouched for) breaks
+the signature instead of riding on it (RFC 6376 §8.15).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import base64
 import hashlib
 import re
 import time
+from dataclasses import dataclass
 from functools import cache
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -51,6 +57,16 @@ def relaxed_header(name: bytes, value: bytes) -> bytes:
     return name.strip().lower() + b":" + value
 
 
+@dataclass(frozen=True, slots=True)
+class DkimKey:
+    """What signs a message: the d= domain, the selector and the PEM RSA private key."""
+
+    domain: str
+    selector: str
+    #: PEM (PKCS#1 or PKCS#8) RSA private key.
+    private_key: bytes
+
+
 class DkimSigner:
     def __init__(self, domain: str, selector: str, private_key: bytes) -> None:
         self.domain = domain.encode("ascii")
@@ -67,15 +83,20 @@ class DkimSigner:
         now: int | None = None,
         *,
         relaxed: bool = False,
+        oversigned: tuple[bytes, ...] = (),
     ) -> bytes:
         """The ``DKIM-Signature`` header line (CRLF-terminated) for ``message``, covering the
-        headers named in ``signed`` that the message has (the last instance of each).
+        headers named in ``signed`` that the message has (the last instance of each), and
+        once more each header named in ``oversigned``.
         ``relaxed``: the body is known to have no whitespace to canonicalise."""
         head, _sep, body = message.partition(b"\r\n\r\n")
-        found: dict[bytes, bytes] = {}
+        # Every instance of each header, bottom first: RFC 6376 §5.4.2 takes them upwards.
+        found: dict[bytes, list[bytes]] = {}
         for match in _HEADER.finditer(head):
-            found[match.group(1).lower()] = match.group(1) + b":" + match.group(2)
-        names = [name for name in signed if name.lower() in found]
+            found.setdefault(match.group(1).lower(), []).insert(
+                0, match.group(1) + b":" + match.group(2)
+            )
+        names = [name for name in signed if name.lower() in found] + list(oversigned)
         body_hash = base64.b64encode(hashlib.sha256(relaxed_body(body, relaxed)).digest())
         tags = b"; ".join(
             [
@@ -91,8 +112,13 @@ class DkimSigner:
             ]
         )
         digest = hashlib.sha256()
+        taken: dict[bytes, int] = {}
         for name in names:
-            header_name, _colon, value = found[name.lower()].partition(b":")
+            instances = found.get(name.lower(), [])
+            index = taken[name.lower()] = taken.get(name.lower(), -1) + 1
+            if index >= len(instances):
+                continue  # a header named but absent is hashed as nothing
+            header_name, _colon, value = instances[index].partition(b":")
             digest.update(relaxed_header(header_name, value) + b"\r\n")
         # The signature header itself, with an empty b= and no line end (§3.7).
         digest.update(relaxed_header(b"DKIM-Signature", b" " + tags))
@@ -100,6 +126,36 @@ class DkimSigner:
         signature = base64.b64encode(raw)
         folded = b"\r\n ".join(signature[i : i + 72] for i in range(0, len(signature), 72))
         return b"DKIM-Signature: " + tags + b"\r\n " + folded + b"\r\n"
+
+
+#: The headers a signature covers when the message has them (RFC 8058 §4 requires the two
+#: List-Unsubscribe ones); From is oversigned.
+SIGNED_HEADERS = (
+    b"From",
+    b"Reply-To",
+    b"To",
+    b"Subject",
+    b"Date",
+    b"Message-ID",
+    b"MIME-Version",
+    b"Content-Type",
+    b"Content-Language",
+    b"List-Id",
+    b"List-Unsubscribe",
+    b"List-Unsubscribe-Post",
+    b"Feedback-ID",
+)
+OVERSIGNED_HEADERS = (b"From",)
+
+
+def sign(message: bytes, key: DkimKey, *, relaxed: bool = False) -> bytes:
+    """``message`` (CRLF line ends, as it goes into SMTP DATA) with its DKIM-Signature on top.
+    ``relaxed``: the body is known to have no whitespace to canonicalise."""
+    signer = signer_for(key.domain, key.selector, key.private_key)
+    header = signer.signature_header(
+        message, SIGNED_HEADERS, relaxed=relaxed, oversigned=OVERSIGNED_HEADERS
+    )
+    return header + message
 
 
 @cache

@@ -9,7 +9,7 @@ from dkim.canonicalization import Relaxed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from campaigns.sending.dkim_signing import DkimSigner, relaxed_body, relaxed_header
+from accounts.domains.signing import DkimSigner, relaxed_body, relaxed_header
 from tests.campaigns.dkim_keys import new_key
 
 #: Lines made of what canonicalisation cares about: spaces, tabs, text, empty lines.
@@ -71,3 +71,22 @@ def test_signatures_verify_with_dkimpy(signer: tuple[DkimSigner, bytes], body: b
     assert not dkim.verify(signed.replace(b"Autumn", b"Spring"), dnsfunc=dns)
     if body:
         assert not dkim.verify(signed[:-3] + b"XYZ", dnsfunc=dns)
+
+
+def test_an_oversigned_from_breaks_when_a_second_from_is_added(
+    signer: tuple[DkimSigner, bytes],
+) -> None:
+    """``h=`` names From twice: a From added on the way, above or below, fails the check."""
+    key, record = signer
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        return record if name == b"sel._domainkey.shop.example." else b""
+
+    message = b"From: Shop <news@shop.example>\r\nSubject: Hi\r\n\r\nbody\r\n"
+    oversigned = key.signature_header(message, (b"From", b"Subject"), oversigned=(b"From",))
+    assert b"h=from:subject:from;" in oversigned
+    assert dkim.verify(oversigned + message, dnsfunc=dns)
+    forged = message.replace(b"Subject: Hi", b"Subject: Hi\r\nFrom: Bank <ceo@bank.example>")
+    assert not dkim.verify(oversigned + forged, dnsfunc=dns)
+    forged_above = b"From: Bank <ceo@bank.example>\r\n" + message
+    assert not dkim.verify(oversigned + forged_above, dnsfunc=dns)

@@ -1,0 +1,101 @@
+"""Who a merchant's mail is from, and what signs it: one answer for campaigns, test sends,
+the opt-in and every other mail to a merchant's customers.
+
+- The merchant's sender address is on a domain it has verified: From that address, signed
+  with that domain's key (``d=`` is the From domain: DMARC-aligned).
+- Otherwise: From the installation's fallback address (``LOYALMAIL_FALLBACK_FROM``) with the
+  merchant's name as display name, signed with the installation's key, whose domain is the
+  fallback's (checked when the settings are read). Never From a domain nobody proved.
+- Reply-To is the merchant's contact address (else its sender address) either way, so a
+  customer's answer reaches the shop.
+- A key that should sign but cannot be read raises :class:`SigningUnavailable`: the message
+  is not sent unsigned. Only an installation with no key at all (a laptop, the tests) sends
+  the fallback's mail unsigned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from accounts.domains import keys
+from accounts.domains.services import active_key, normalize_domain
+from accounts.domains.signing import DkimKey
+from accounts.schemas import MerchantOut
+from loyalmail.errors import Conflict, ValidationFailed, _
+from loyalmail.settings import get_settings
+
+
+class SigningUnavailable(Conflict):
+    """A key that must sign this merchant's mail cannot be read; nothing goes out unsigned."""
+
+
+@dataclass(frozen=True, slots=True)
+class SendingIdentity:
+    #: The From display name and address.
+    name: str
+    address: str
+    #: "" when the merchant has no address at all.
+    reply_to: str
+    dkim: DkimKey | None
+    #: From the merchant's own verified domain (False: the installation's fallback address).
+    own_domain: bool
+
+    @property
+    def domain(self) -> str:
+        """The From address's domain (a Message-ID's right-hand side)."""
+        return self.address.rpartition("@")[2]
+
+
+@cache
+def _installation_pem(path: str, modified: float) -> bytes:
+    return Path(path).read_bytes()
+
+
+def installation_key() -> DkimKey | None:
+    """The installation's own key (``LOYALMAIL_DKIM_*``), None when none is configured."""
+    settings = get_settings()
+    if not settings.installation_dkim_configured:
+        return None
+    path = Path(settings.dkim_private_key_file)
+    try:
+        pem = _installation_pem(str(path), path.stat().st_mtime)
+    except OSError as exc:
+        raise SigningUnavailable(
+            _("The installation's DKIM key file cannot be read: nothing is sent unsigned."),
+            fields={"dkim": str(path)},
+        ) from exc
+    return DkimKey(settings.dkim_domain, settings.dkim_selector, pem)
+
+
+def _own_domain(merchant: MerchantOut) -> str:
+    address = merchant.sender_email
+    if "@" not in address:
+        return ""
+    try:
+        return normalize_domain(address.rpartition("@")[2])
+    except ValidationFailed:
+        return ""
+
+
+async def sending_identity(merchant: MerchantOut, display_name: str = "") -> SendingIdentity:
+    name = display_name or merchant.sender_name or merchant.name
+    reply_to = merchant.contact_email or merchant.sender_email
+    domain = _own_domain(merchant)
+    key = await active_key(merchant.id, domain) if domain else None
+    if key is not None:
+        try:
+            pem = keys.decrypt(key["private_key"])
+        except keys.KeyUnreadable as exc:
+            raise SigningUnavailable(
+                _(
+                    "The DKIM key of your sending domain cannot be read (the installation's"
+                    " secret changed): nothing is sent unsigned. Ask the operator."
+                ),
+                fields={"domain": domain},
+            ) from exc
+        dkim = DkimKey(domain, str(key["selector"]), pem)
+        return SendingIdentity(name, merchant.sender_email, reply_to, dkim, own_domain=True)
+    fallback = get_settings().effective_fallback_from
+    return SendingIdentity(name, fallback, reply_to, installation_key(), own_domain=False)

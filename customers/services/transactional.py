@@ -1,0 +1,42 @@
+"""How a mail to a customer that is not a campaign leaves (the opt-in today): From and
+Reply-To of the merchant's sending identity (its verified domain, else the installation's
+fallback address), a Feedback-ID, DKIM-signed like every campaign message, and sent as the
+exact bytes that were signed."""
+
+from __future__ import annotations
+
+from email import policy
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+
+from accounts import domains
+from accounts.domains.signing import sign
+from accounts.schemas import MerchantOut
+from loyalmail import mail
+from loyalmail.settings import get_settings
+
+
+def envelope_address(address: str) -> str:
+    """An address for SMTP's RCPT TO: an internationalised domain in its IDNA form."""
+    local, _at, domain = address.strip().rpartition("@")
+    if domain.isascii():
+        return address.strip()
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
+
+
+async def send_to_customer(message: EmailMessage, merchant: MerchantOut, to: str, kind: str) -> str:
+    """Address ``message`` from the merchant, sign it and send it to ``to``; ``kind`` names
+    the mail in its Message-ID and Feedback-ID ("optin"). Raises
+    :class:`accounts.domains.SigningUnavailable` (nothing sent) and aiosmtplib's errors."""
+    identity = await domains.sending_identity(merchant)
+    for name in ("From", "Reply-To", "Message-ID", "Feedback-ID"):
+        del message[name]
+    message["From"] = formataddr((identity.name, identity.address))
+    if identity.reply_to and identity.reply_to.lower() != identity.address.lower():
+        message["Reply-To"] = identity.reply_to
+    message["Message-ID"] = make_msgid(kind, domain=identity.domain or None)
+    message["Feedback-ID"] = f"{kind}:{merchant.id}:{get_settings().installation_name}"
+    data = message.as_bytes(policy=policy.SMTP)
+    if identity.dkim is not None:
+        data = sign(data, identity.dkim)
+    return await mail.send_raw(identity.address, [envelope_address(to)], data)
