@@ -19,6 +19,10 @@ _DATA_DIR = Path(tempfile.mkdtemp(prefix="loyalmail-tests-"))
 os.environ["LOYALMAIL_DATA_DIR"] = str(_DATA_DIR)
 os.environ["LOYALMAIL_SECRET_KEY"] = "test-secret-key-not-for-production"
 os.environ["LOYALMAIL_DATABASE_URL"] = f"sqlite:///{_DATA_DIR / 'boot.sqlite'}"
+# No test asks real DNS (the network is not ours): a sending-domain check that no test
+# pointed at its own server (tests/dns_server.py) meets a resolver that never answers.
+os.environ["LOYALMAIL_DNS_RESOLVER"] = "127.0.0.1:1"
+os.environ["LOYALMAIL_DNS_TIMEOUT_SECONDS"] = "0.5"
 os.environ.pop("LOYALMAIL_REDIS_URL", None)
 TEST_DATABASE_URL = os.environ.get("LOYALMAIL_TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("LOYALMAIL_TEST_REDIS_URL", "")

@@ -156,3 +156,24 @@ def test_the_dkim_signature_covers_the_unsubscribe_headers_and_verifies(
         b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"List-Unsubscribe-Post: x"
     )
     assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_a_list_name_beyond_ascii_keeps_its_phrase_encoded() -> None:
+    """RFC 2919's phrase as RFC 2047 words: the name survives (it used to be dropped)."""
+    from dataclasses import replace
+
+    rendered = RenderedMessage(subject="Hej", preheader="", html=HTML, text=TEXT)
+    raw = build(
+        body_of(rendered),
+        to="anna@example.com",
+        sender=Sender("Kaffebrenneriet Ås", "news@aas.example", reply_to="hei@aas.example"),
+        lists=replace(LISTS, list_name="Kaffebrenneriet Ås", feedback_id="42:7:mail.example"),
+        message_id=message_id(7, 42, 99, "aas.example"),
+        date=WHEN,
+    )
+    head = raw.partition(b"\r\n\r\n")[0]
+    assert head.isascii() and b"=?utf-8?b?" in head.split(b"List-Id:")[1].split(b"\r\nList")[0]
+    parsed = parse(raw)
+    assert str(parsed["List-Id"]) == "Kaffebrenneriet Ås <nordlicht.lists.loyalmail.example>"
+    assert parsed["Reply-To"] == "hei@aas.example"
+    assert parsed["Feedback-ID"] == "42:7:mail.example"
