@@ -16,6 +16,7 @@ from piccolo.columns import ForeignKey
 from piccolo.columns.combination import Or, Where
 from piccolo.table import Table
 
+from accounts import domains
 from accounts import services as accounts
 from accounts.schemas import MerchantOut, UserOut
 from accounts.tables import Merchant
@@ -137,6 +138,8 @@ async def _build_tenant(marker: str) -> Tenant:
     await accounts.start_session(owner)
     spare = await accounts.create_api_token(merchant.id, f"{marker} spare")
     tenant.add("token", "spare", spare.id)
+    domain = await domains.add_domain(merchant.id, f"{marker.lower()}.{merchant.slug}.example")
+    tenant.add("domain", "pending", domain.id)
 
     kinds = ["loyal", "member", "non_member"]
     for n, kind in enumerate(kinds):

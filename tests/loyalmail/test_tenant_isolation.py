@@ -38,6 +38,7 @@ ID_PARAMETERS = {
     "segment_id": "segment",
     "job_id": "job",
     "token_id": "token",
+    "domain_id": "domain",
 }
 
 #: Routes with a path parameter that is not a merchant's object id, and why the matrix
@@ -67,6 +68,12 @@ OUT_OF_SCOPE = {
 #: ("json", value) | ("form", fields) | ("none", None). ``{own_email}`` is A's owner's login.
 BODIES: dict[tuple[str, str], tuple[str, Any]] = {
     ("DELETE", "/api/tokens/{token_id:int}"): ("none", None),
+    ("DELETE", "/api/sending-domains/{domain_id:int}"): ("none", None),
+    ("POST", "/api/sending-domains/{domain_id:int}/check"): ("none", None),
+    ("POST", "/api/sending-domains/{domain_id:int}/rotate"): ("none", None),
+    ("POST", "/settings/domains/{domain_id:int}/check"): ("form", {}),
+    ("POST", "/settings/domains/{domain_id:int}/rotate"): ("form", {}),
+    ("POST", "/settings/domains/{domain_id:int}/remove"): ("form", {}),
     ("POST", "/settings/tokens/{token_id:int}/revoke"): ("form", {}),
     ("POST", "/customers/{customer_id:int}/purchases"): (
         "form",
@@ -132,6 +139,8 @@ MUST_SHOW_OWN = [
     "/campaigns",
     "/segments",
     "/settings/tokens",
+    "/api/sending-domains",
+    "/settings/domains",
 ]
 
 SKIPPED_METHODS = {"OPTIONS", "HEAD"}
