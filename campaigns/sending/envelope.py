@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from accounts.schemas import MerchantOut
+from campaigns.bounces import unsubscribe_address
 from campaigns.sending import mime
 from loyalmail.settings import get_settings
 from tracking import tokens
@@ -34,7 +35,7 @@ class ListHeaderMaker:
     list_id: str
     list_name: str
     unsubscribe_base: str
-    unsubscribe_mailto: str
+    unsubscribe_mailto: unsubscribe_address.AddressMaker
     tokens: tokens.CampaignTokens
 
     def for_recipient(self, recipient_id: int) -> mime.ListHeaders:
@@ -43,8 +44,7 @@ class ListHeaderMaker:
             list_id=self.list_id,
             list_name=self.list_name,
             unsubscribe_url=f"{self.unsubscribe_base}{token}",
-            unsubscribe_mailto=self.unsubscribe_mailto,
-            unsubscribe_subject=f"unsubscribe {token}",
+            unsubscribe_mailto=self.unsubscribe_mailto.for_recipient(recipient_id),
         )
 
 
@@ -56,7 +56,7 @@ def list_header_maker(merchant: MerchantOut, campaign_id: int) -> ListHeaderMake
         list_id=f"{merchant.slug}.{host}",
         list_name=merchant.name,
         unsubscribe_base=f"{base}/r/unsubscribe/",
-        unsubscribe_mailto=f"unsubscribe@{settings.mail_from.rpartition('@')[2]}",
+        unsubscribe_mailto=unsubscribe_address.AddressMaker(merchant.id, campaign_id),
         tokens=tokens.CampaignTokens(merchant.id, campaign_id),
     )
 
