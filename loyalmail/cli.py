@@ -477,8 +477,12 @@ def serve(
 def _embedded_inbound() -> None:
     """``loyalmail inbound`` inside this process (without Redis, like the scheduler); a port
     in use is said, not fatal: the web app still serves."""
+    import logging
+
     from loyalmail.inbound import start_inbound
 
+    # aiosmtpd logs every SMTP command at INFO; loyalmail.inbound logs what it did.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     settings = get_settings()
     try:
         start_inbound()

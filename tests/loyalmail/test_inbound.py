@@ -26,6 +26,7 @@ from campaigns.bounces.unsubscribe_address import address
 from campaigns.sending import dispatch
 from customers.services import customers
 from customers.tables import ConsentEvent, Customer
+from loyalmail import database
 from loyalmail.inbound import start_inbound
 from tests.campaigns.test_bounces import Sent, bounces_of, sent_messages, suppressed
 from tests.campaigns.test_dsn import sample
@@ -340,6 +341,25 @@ async def test_a_100_mb_message_is_refused_and_the_server_goes_on(
     over = await send(inbound, unsubscribe_address_of(bert), message=mail)
     assert (over.rcpts, over.data) == ([250], 552), over
     assert await subscribed(merchant, [bert.address]) == [True]
+
+
+@pytest.mark.filterwarnings("ignore:.*Unable to connect to database")
+async def test_without_the_database_the_mta_is_told_to_try_again(
+    merchant: MerchantOut, inbound: int
+) -> None:
+    (anna,) = await sent_messages(merchant, 1)
+    working = database.engine()
+    # Nothing listens on port 1: every connection is refused, as when PostgreSQL is down.
+    database.use_engine(database.make_engine("postgresql://postgres@127.0.0.1:1/loyalmail_test"))
+    try:
+        answer = await send(inbound, unsubscribe_address_of(anna))
+    finally:
+        database.use_engine(working)
+    assert (answer.rcpts, answer.data) == ([250], 451), answer
+    assert await subscribed(merchant, [anna.address]) == [True]
+    # Delivered again later, it is done.
+    again = await send(inbound, unsubscribe_address_of(anna))
+    assert again.data == 250 and await subscribed(merchant, [anna.address]) == [False]
 
 
 # --- the command -------------------------------------------------------------------------------
