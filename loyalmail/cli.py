@@ -509,7 +509,7 @@ def inbound(
     import threading
 
     from campaigns.bounces.unsubscribe_address import inbound_domain
-    from loyalmail.inbound import start_inbound
+    from loyalmail.inbound import close_pool, open_pool, start_inbound
 
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
@@ -521,6 +521,7 @@ def inbound(
     except OSError as exc:
         fail(f"Cannot listen on {host}:{port}: {exc.strerror or exc}")
         return
+    open_pool(server)
     bounces = settings.bounce_address.replace("@", "+…@", 1)
     typer.echo(
         f"Receiving mail on {host}:{port} for unsubscribe+…@{inbound_domain()}"
@@ -531,6 +532,7 @@ def inbound(
         signal.signal(signum, lambda *_: stop.set())
     while not stop.wait(1.0):
         pass
+    close_pool(server)
     server.stop()
     typer.echo("Stopped.")
 

@@ -35,6 +35,7 @@ SMTP. It never speaks HTTP either: no litestar here. It runs as a process of its
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sqlite3
@@ -45,11 +46,13 @@ from email.parser import BytesHeaderParser
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from piccolo.engine.postgres import PostgresEngine
 
 from campaigns import services as campaigns
 from campaigns.bounces import services as bounces
 from campaigns.bounces import unsubscribe_address, verp
 from customers.services import unsubscribe as unsubscribing
+from loyalmail import database
 from loyalmail.errors import LoyalmailError, NotFound, ServiceUnavailable
 from loyalmail.settings import get_settings
 from tracking import events
@@ -58,6 +61,8 @@ log = logging.getLogger("loyalmail.inbound")
 
 #: RFC 5321 §4.5.3.1.8: a server must take at least 100 recipients of one message.
 MOST_RECIPIENTS = 100
+#: PostgreSQL connections ``loyalmail inbound`` keeps open for its handler's transactions.
+POOL_SIZE = 4
 #: The header block read for a legacy unsubscribe's subject.
 HEADER_BYTES = 65_536
 
@@ -252,3 +257,27 @@ def start_inbound(host: str | None = None, port: int | None = None) -> Controlle
     )
     controller.start()
     return controller
+
+
+def open_pool(server: Controller, size: int = POOL_SIZE) -> None:
+    """A PostgreSQL connection pool on the server's event loop, for the process of its own:
+    without one every transaction of the handler opens a connection (about four a mail).
+    SQLite: nothing to do. A database out of reach now: no pool, and the handler answers
+    451 until it is back."""
+    engine = database.engine()
+    if isinstance(engine, PostgresEngine):
+        opening = engine.start_connection_pool(min_size=1, max_size=size)
+        try:
+            asyncio.run_coroutine_threadsafe(opening, server.loop).result(timeout=30)
+        except Exception as exc:
+            log.warning("no connection pool, every transaction connects anew: %s", exc)
+
+
+def close_pool(server: Controller) -> None:
+    engine = database.engine()
+    if isinstance(engine, PostgresEngine):
+        closing = engine.close_connection_pool()
+        try:
+            asyncio.run_coroutine_threadsafe(closing, server.loop).result(timeout=30)
+        except Exception as exc:  # stopping anyway
+            log.warning("closing the connection pool failed: %s", exc)

@@ -16,7 +16,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -28,10 +27,11 @@ from customers.services import customers
 from customers.tables import ConsentEvent, Customer
 from loyalmail import database
 from loyalmail.inbound import start_inbound
+from loyalmail.settings import get_settings
 from tests.campaigns.test_bounces import Sent, bounces_of, sent_messages, suppressed
 from tests.campaigns.test_dsn import sample
 from tests.campaigns.test_sending import ready
-from tests.conftest import Jobs, make_merchant
+from tests.conftest import TEST_DATABASE_URL, Jobs, make_merchant
 from tests.settings_env import settings_env
 from tests.smtp import free_port, mail_to
 from tracking import tokens
@@ -41,6 +41,8 @@ DOMAIN = "in.loyalmail.example"
 BOUNCE_ADDRESS = "bounces@lists.example"
 #: Small, so that going past it is quick; the 100 MB message goes far past it.
 LIMIT = 1_000_000
+ROOT = Path(__file__).resolve().parents[2]
+LOYALMAIL = str(Path(sys.executable).parent / "loyalmail")
 MAILTO = re.compile(r"<mailto:([^?>]+)\?subject=([^>]*)>")
 UNSUBSCRIBE_MAIL = b"Subject: unsubscribe\r\nUser-Agent: TestMail/1.0\r\n\r\nPlease.\r\n"
 
@@ -365,37 +367,50 @@ async def test_without_the_database_the_mta_is_told_to_try_again(
 # --- the command -------------------------------------------------------------------------------
 
 
-def test_loyalmail_inbound_runs_as_a_process_until_stopped(tmp_path: Path) -> None:
+async def test_loyalmail_inbound_runs_as_a_process_of_its_own(
+    merchant: MerchantOut, tmp_path: Path
+) -> None:
+    """The production set-up: the command in its own process, on this test's database (with
+    its connection pool on PostgreSQL), stopped by SIGTERM."""
+    anna, bert = await sent_messages(merchant, 2)
+    engine = database.engine()
+    url = TEST_DATABASE_URL if database.is_postgres(engine) else f"sqlite:///{engine.path}"  # type: ignore[attr-defined]
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOYALMAIL_")}
     env.update(
         {
             "LOYALMAIL_DATA_DIR": str(tmp_path),
-            "LOYALMAIL_DATABASE_URL": f"sqlite:///{tmp_path / 'inbound.sqlite'}",
-            "LOYALMAIL_SECRET_KEY": "another-secret",
+            "LOYALMAIL_DATABASE_URL": url,
+            "LOYALMAIL_SECRET_KEY": get_settings().secret_key,  # what signed the addresses
             "LOYALMAIL_INBOUND_DOMAIN": DOMAIN,
+            "LOYALMAIL_BOUNCE_ADDRESS": BOUNCE_ADDRESS,
         }
     )
-    command = [str(Path(sys.executable).parent / "loyalmail"), "inbound", "--port", str(port)]
-    process = subprocess.Popen(
-        command,
+    process = await asyncio.create_subprocess_exec(
+        *(LOYALMAIL, "inbound", "--port", str(port)),
         env=env,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
     )
     try:
         assert process.stdout is not None
-        started = f"Receiving mail on 127.0.0.1:{port} for unsubscribe+…@{DOMAIN}"
-        lines = [process.stdout.readline()]
+        started = f"Receiving mail on 127.0.0.1:{port} for unsubscribe+…@{DOMAIN} and bounces+…@"
+        lines = [(await process.stdout.readline()).decode()]
         while lines[-1] and started not in lines[-1]:
-            lines.append(process.stdout.readline())
+            lines.append((await process.stdout.readline()).decode())
         assert started in lines[-1], lines
         forged = f"unsubscribe+1.2.3.abcdefghijkl@{DOMAIN}"
-        answer = exchange(port, [forged, f"nobody@{DOMAIN}"], UNSUBSCRIBE_MAIL, "a@example.com")
-        assert answer.rcpts == [550, 550]
+        answer = await send(port, forged, f"nobody@{DOMAIN}", unsubscribe_address_of(bert))
+        assert (answer.rcpts, answer.data) == ([550, 550, 250], 250), answer
+        dsn = sample("postfix_hard.eml", recipient=anna.address, message_id=anna.message_id)
+        bounced = await send(port, anna.return_path, message=dsn, sender="")
+        assert (bounced.rcpts, bounced.data) == ([250], 250), bounced
     finally:
         process.send_signal(signal.SIGTERM)
-        output: Any = process.communicate(timeout=30)[0]
+        output = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
     assert process.returncode == 0, output
+    assert "Stopped." in output and "Traceback" not in output, output
+    assert "no connection pool" not in output and "WARNING" not in output, output
+    assert await subscribed(merchant, [anna.address, bert.address]) == [True, False]
+    assert await suppressed(anna) == "bounced" and await suppressed(bert) is None
