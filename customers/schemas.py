@@ -16,8 +16,9 @@ EmailStatus = Literal["unverified", "pending", "verified"]
 Gender = Literal["female", "male", "diverse", ""]
 #: "unsubscribe" is the unsubscribe link of a campaign message (the column holds 12 characters).
 #: "preferences" is the recipient's preference page (pause, leave, ask for erasure).
+#: "mail" is a mail to the recipient's unsubscribe address (List-Unsubscribe's mailto:).
 ConsentSource = Literal[
-    "form", "qr", "import", "marketer", "api", "link", "unsubscribe", "preferences"
+    "form", "qr", "import", "marketer", "api", "link", "unsubscribe", "preferences", "mail"
 ]
 #: "paused" and "resumed": a pause the recipient chose on the preference page, and its end.
 ConsentAction = Literal["requested", "confirmed", "withdrawn", "resubscribed", "paused", "resumed"]

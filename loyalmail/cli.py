@@ -1,5 +1,5 @@
 """The ``loyalmail`` command: migrate, create merchants/users/tokens, quota and campaign
-operations, bounce reports from the MTA, serve, worker, scheduler, demo."""
+operations, bounce reports from the MTA, serve, worker, scheduler, inbound mail, demo."""
 
 from __future__ import annotations
 
@@ -472,8 +472,72 @@ def serve(
         # The jobs run beside the app in this one process, which granian's worker
         # processes are not.
         start_embedded_worker(settings.worker_threads)
+        _embedded_inbound()
         run = serving.run_uvicorn
     run(host or settings.host, port or settings.port, workers, settings.log_level)
+
+
+def _embedded_inbound() -> None:
+    """``loyalmail inbound`` inside this process (without Redis, like the scheduler); a port
+    in use is said, not fatal: the web app still serves."""
+    import logging
+
+    from loyalmail.inbound import start_inbound
+
+    # aiosmtpd logs every SMTP command at INFO; loyalmail.inbound logs what it did.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    settings = get_settings()
+    try:
+        start_inbound()
+    except OSError as exc:
+        typer.secho(
+            f"The inbound mail server cannot listen on {settings.inbound_host}:"
+            f"{settings.inbound_port} ({exc.strerror or exc}): mailed unsubscribes and bounces"
+            " are not received. Set LOYALMAIL_INBOUND_PORT, or run `loyalmail inbound`.",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+
+
+@app.command()
+def inbound(
+    host: Annotated[str | None, typer.Option(help="Default: LOYALMAIL_INBOUND_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: LOYALMAIL_INBOUND_PORT")] = None,
+) -> None:
+    """Receive mail (SMTP, behind the MX of the inbound and bounce domains): a mail to a
+    recipient's unsubscribe address unsubscribes them, a DSN or ARF report to the VERP
+    bounce address is recorded; every other address is refused. Runs until stopped."""
+    import logging
+    import signal
+    import threading
+
+    from campaigns.bounces.unsubscribe_address import inbound_domain
+    from loyalmail.inbound import close_pool, open_pool, start_inbound
+
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    # aiosmtpd logs every command at INFO; what the server did is logged by loyalmail.inbound.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    host, port = host or settings.inbound_host, settings.inbound_port if port is None else port
+    try:
+        server = start_inbound(host, port)
+    except OSError as exc:
+        fail(f"Cannot listen on {host}:{port}: {exc.strerror or exc}")
+        return
+    open_pool(server)
+    bounces = settings.bounce_address.replace("@", "+…@", 1)
+    typer.echo(
+        f"Receiving mail on {host}:{port} for unsubscribe+…@{inbound_domain()}"
+        + (f" and {bounces}" if bounces else "")
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+    close_pool(server)
+    server.stop()
+    typer.echo("Stopped.")
 
 
 @app.command()

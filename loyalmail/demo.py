@@ -1,7 +1,8 @@
 """``loyalmail demo``: the whole product on one machine, in one process.
 
 SQLite in the data directory, the in-process broker with worker threads, a local SMTP
-catcher whose mail the Outbox page shows, and the web app. The environment is set before
+catcher whose mail the Outbox page shows, the inbound mail server (mailed unsubscribes and
+bounces, :mod:`loyalmail.inbound`) and the web app. The environment is set before
 anything reads the settings, so every part (and Piccolo's engine) sees the embedded mode
 whatever a ``.env`` or the shell says about PostgreSQL or Redis.
 """
@@ -26,6 +27,8 @@ import uvicorn
 from loyalmail.settings import Settings, get_settings, reset_settings_cache
 
 DEFAULT_SMTP_PORT = 8025
+#: The inbound mail server's port in the demo unless taken (then a free one).
+DEFAULT_INBOUND_PORT = 2525  # Settings.inbound_port's default
 #: The demo signs its campaign mail (DKIM) with a key of its own, made on first start.
 DEMO_DKIM_SELECTOR = "loyalmail-demo"
 #: The installation's own sender address in the demo (merchants without a verified domain).
@@ -87,7 +90,13 @@ def demo_dkim_key(data_dir: Path) -> Path:
     return path
 
 
-def configure_environment(host: str, port: int, data_dir: Path, smtp_port: int) -> Settings:
+def configure_environment(
+    host: str,
+    port: int,
+    data_dir: Path,
+    smtp_port: int,
+    inbound_port: int = DEFAULT_INBOUND_PORT,
+) -> Settings:
     """Point every setting at the embedded mode, then (re)read the settings. The shop's mail
     is DKIM-signed for the installation's fallback domain; the Outbox verifies it with dkimpy."""
     os.environ.update(
@@ -105,6 +114,8 @@ def configure_environment(host: str, port: int, data_dir: Path, smtp_port: int) 
             "LOYALMAIL_SMTP_SECURITY": "none",
             "LOYALMAIL_SMTP_USERNAME": "",
             "LOYALMAIL_SMTP_PASSWORD": "",
+            "LOYALMAIL_INBOUND_HOST": "127.0.0.1",
+            "LOYALMAIL_INBOUND_PORT": str(inbound_port),
             # The demo's DNS is nobody's: the shop cannot verify its domain here, so its mail
             # goes out From the installation's own address, signed with the installation key.
             "LOYALMAIL_FALLBACK_FROM": DEMO_FALLBACK_FROM,
@@ -155,6 +166,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def banner(settings: Settings, smtp_port: int) -> str:
+    from campaigns.bounces.unsubscribe_address import inbound_domain
     from loyalmail.seed import DEMO_EMAIL, DEMO_PASSWORD
 
     url = settings.base_url
@@ -166,6 +178,8 @@ def banner(settings: Settings, smtp_port: int) -> str:
             f"  E-mail:   {DEMO_EMAIL}",
             f"  Password: {DEMO_PASSWORD}",
             f"  Outbox:   {url}/outbox  (SMTP catcher on 127.0.0.1:{smtp_port})",
+            f"  Inbound:  unsubscribe+…@{inbound_domain()} and bounces, SMTP on"
+            f" {settings.inbound_host}:{settings.inbound_port}",
             f"  Data:     {settings.data_dir}",
             f"  Health:   {url}/health",
             "Press Ctrl-C to stop.",
@@ -204,11 +218,14 @@ def _run(
         raise DemoStartFailed(f"Port {port} on {host} is in use: pick another with --port.")
     if not port_is_free("127.0.0.1", smtp_port):
         smtp_port = free_port()
+    inbound_port = DEFAULT_INBOUND_PORT
+    if not port_is_free("127.0.0.1", inbound_port):
+        inbound_port = free_port()
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DemoStartFailed(f"Cannot use the data directory {data_dir}: {exc}") from exc
-    settings = configure_environment(host, port, data_dir, smtp_port)
+    settings = configure_environment(host, port, data_dir, smtp_port, inbound_port)
 
     from loyalmail.cli import migrate_database
     from loyalmail.seed import seed_demo
@@ -234,6 +251,14 @@ def _run(
             raise
         raise DemoStartFailed(f"The SMTP catcher could not use port {smtp_port}.") from exc
     started.append(start_embedded_worker(settings.worker_threads))
+    from loyalmail.inbound import start_inbound
+
+    try:
+        started.append(start_inbound())
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise DemoStartFailed(f"The inbound server could not use port {inbound_port}.") from exc
 
     from loyalmail.app import create_app
 

@@ -67,6 +67,7 @@ LABELS: dict[str, dict[str, str]] = {
         "link": _("Confirmation link"),
         "unsubscribe": _("Unsubscribe link"),
         "preferences": _("Preference page"),
+        "mail": _("Unsubscribe e-mail"),
     },
     "import_status": {
         "uploaded": _("Uploaded"),

@@ -129,6 +129,16 @@ class Settings:
     #: The shared secret(s) that sign the bounce webhooks (/api/webhooks/…); several,
     #: comma-separated, while rotating. Empty: those endpoints answer 404.
     bounce_webhook_secret: str = ""
+    #: Inbound mail (``loyalmail inbound``, docs/sending.md "Inbound mail"): the SMTP server
+    #: that takes mailed unsubscribes and the bounces to the VERP address. The domain of the
+    #: signed ``unsubscribe+…@`` addresses in List-Unsubscribe (its MX must lead to that
+    #: server); empty: the domain of mail_from.
+    inbound_domain: str = ""
+    #: Where the server listens: behind the domain's MX (Postfix, a provider's inbound route).
+    inbound_host: str = "127.0.0.1"
+    inbound_port: int = 2525
+    #: A longer message is refused (552) while it arrives; nothing of it is kept meanwhile.
+    inbound_max_message_bytes: int = 10_000_000
     #: Requests per minute to the public /r/ routes (pixel, click, unsubscribe, web version,
     #: opt-in) per client address and per token, in each web process; 0: no limit. The
     #: address budget is large: mail providers' image proxies fetch for all their users.

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from accounts import domains
 from accounts.schemas import MerchantOut
+from campaigns.bounces import unsubscribe_address
 from campaigns.sending import mime
 from loyalmail.settings import get_settings
 from tracking import tokens
@@ -63,7 +64,7 @@ class ListHeaderMaker:
     list_id: str
     list_name: str
     unsubscribe_base: str
-    unsubscribe_mailto: str
+    unsubscribe_mailto: unsubscribe_address.AddressMaker
     feedback_id: str
     tokens: tokens.CampaignTokens
 
@@ -73,8 +74,7 @@ class ListHeaderMaker:
             list_id=self.list_id,
             list_name=self.list_name,
             unsubscribe_url=f"{self.unsubscribe_base}{token}",
-            unsubscribe_mailto=self.unsubscribe_mailto,
-            unsubscribe_subject=f"unsubscribe {token}",
+            unsubscribe_mailto=self.unsubscribe_mailto.for_recipient(recipient_id),
             feedback_id=self.feedback_id,
         )
 
@@ -86,7 +86,7 @@ def list_header_maker(merchant: MerchantOut, campaign_id: int) -> ListHeaderMake
         list_id=f"{merchant.slug}.{get_settings().installation_name}",
         list_name=merchant.name,
         unsubscribe_base=f"{base}/r/unsubscribe/",
-        unsubscribe_mailto=f"unsubscribe@{settings.mail_from.rpartition('@')[2]}",
+        unsubscribe_mailto=unsubscribe_address.AddressMaker(merchant.id, campaign_id),
         feedback_id=feedback_id(str(campaign_id), merchant.id),
         tokens=tokens.CampaignTokens(merchant.id, campaign_id),
     )

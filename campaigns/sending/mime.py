@@ -61,8 +61,8 @@ class ListHeaders:
     list_name: str
     #: The recipient's one-click unsubscribe URL (HTTPS, signed token).
     unsubscribe_url: str
-    #: An address that unsubscribes whoever writes to it, with the subject that says who
-    #: (the recipient's signed token goes in the subject, not the 64-character local part).
+    #: The recipient's signed unsubscribe address (campaigns.bounces.unsubscribe_address):
+    #: a mail to it unsubscribes them, whatever the subject says.
     unsubscribe_mailto: str
     unsubscribe_subject: str = "unsubscribe"
     #: Gmail's Feedback-ID (``campaign:merchant:installation``): complaint rates per campaign

@@ -20,6 +20,8 @@ from customers.tables import Customer
 from loyalmail.i18n import recipient_locale
 
 SOURCE: ConsentSource = "unsubscribe"
+#: A mail to the recipient's unsubscribe address (List-Unsubscribe's mailto:, loyalmail.inbound).
+MAIL_SOURCE: ConsentSource = "mail"
 #: How long after unsubscribing the undo works: it mends a mistaken click. Later the link
 #: (in a forwarded or old message, in anybody's hands) must not subscribe anyone again;
 #: that takes a fresh opt-in.
@@ -76,6 +78,16 @@ async def unsubscribe(
         return await _switch(row, subscribed=False, ip=ip, user_agent=user_agent)
 
 
+async def unsubscribe_by_mail(merchant_id: int, customer_id: int, *, user_agent: str = "") -> bool:
+    """:func:`unsubscribe`, for a mail to the recipient's unsubscribe address: logged with the
+    source "mail" (and the mail's User-Agent)."""
+    async with transaction():
+        row = await customer_row(merchant_id, customer_id)
+        return await _switch(
+            row, subscribed=False, ip="", user_agent=user_agent, source=MAIL_SOURCE
+        )
+
+
 async def resubscribe(
     merchant_id: int, customer_id: int, *, ip: str = "", user_agent: str = ""
 ) -> Resubscribed:
@@ -90,7 +102,14 @@ async def resubscribe(
     return "resubscribed" if changed else "refused"
 
 
-async def _switch(row: dict[str, Any], *, subscribed: bool, ip: str, user_agent: str) -> bool:
+async def _switch(
+    row: dict[str, Any],
+    *,
+    subscribed: bool,
+    ip: str,
+    user_agent: str,
+    source: ConsentSource = SOURCE,
+) -> bool:
     """Set ``subscribed`` with one conditional UPDATE (only from the other state, and back
     only within the undo window for a confirmed, unsuppressed address) and log it when the
     row changed: of two clicks at once, one changes it and logs."""
@@ -121,7 +140,7 @@ async def _switch(row: dict[str, Any], *, subscribed: bool, ip: str, user_agent:
     if changed:
         action: ConsentAction = "resubscribed" if subscribed else "withdrawn"
         await _insert_consent(
-            merchant_id, customer_id, action, SOURCE, row["email"], ip, user_agent, ""
+            merchant_id, customer_id, action, source, row["email"], ip, user_agent, ""
         )
     return bool(changed)
 
@@ -132,4 +151,5 @@ __all__ = [
     "describe_unsubscribe",
     "resubscribe",
     "unsubscribe",
+    "unsubscribe_by_mail",
 ]

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import signal
+import smtplib
 import sqlite3
 import subprocess
 import sys
@@ -238,6 +239,16 @@ def test_demo_runs_logs_in_stops_and_restarts_on_its_data(tmp_path: Path) -> Non
         assert "Seeded 200 customers" in demo.output()
         email, password = demo.credentials()
         assert (email, password) == (DEMO_EMAIL, DEMO_PASSWORD)
+        # The inbound mail server runs inside (on 2525, or a free port when that is taken).
+        inbound = re.search(
+            r"Inbound:\s+unsubscribe\+…@(\S+) and bounces, SMTP on 127.0.0.1:(\d+)", demo.output()
+        )
+        assert inbound, demo.output()
+        with smtplib.SMTP("127.0.0.1", int(inbound[2]), timeout=10) as client:
+            client.ehlo("client.example")
+            client.mail("anna@example.com")
+            assert client.rcpt(f"nobody@{inbound[1]}")[0] == 550
+            assert client.rcpt(f"unsubscribe@{inbound[1]}")[0] == 250
 
         with httpx.Client(base_url=demo.url, timeout=10) as browser:
             assert browser.get("/login").status_code == 200
