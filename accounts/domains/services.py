@@ -28,6 +28,9 @@ from loyalmail.sql import is_unique_violation, write_transaction
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 #: Domains checked by one scheduler run at most (the rest wait for the next run).
 RECHECK_BATCH = 50
+#: A domain not verified yet is checked this often: its owner has just published (or is
+#: about to publish) the records and waits for the word "Verified".
+PENDING_RECHECK = timedelta(minutes=15)
 
 
 def now() -> datetime:
@@ -270,13 +273,19 @@ async def check_domain(merchant_id: int, domain_id: int) -> SendingDomainOut:
 
 
 async def recheck_due(limit: int = RECHECK_BATCH) -> int:
-    """Check the domains whose last check is older than ``domain_recheck_minutes``; returns
-    how many were checked. Safe to run on several schedulers:
-    two checks of one domain record the same finding."""
-    cutoff = now() - timedelta(minutes=get_settings().domain_recheck_minutes)
+    """Check the domains whose last check is older than ``domain_recheck_minutes`` (a domain
+    not verified: older than :data:`PENDING_RECHECK`); returns how many were checked. Safe
+    to run on several schedulers: two checks of one domain record the same finding."""
+    moment = now()
+    cutoff = moment - timedelta(minutes=get_settings().domain_recheck_minutes)
+    pending_cutoff = max(cutoff, moment - PENDING_RECHECK)
     due = (
         await SendingDomain.select(SendingDomain.id, SendingDomain.merchant)
-        .where(SendingDomain.checked_at.is_null() | (SendingDomain.checked_at < cutoff))
+        .where(
+            SendingDomain.checked_at.is_null()
+            | (SendingDomain.checked_at < cutoff)
+            | ((SendingDomain.status != "verified") & (SendingDomain.checked_at < pending_cutoff))
+        )
         .order_by(SendingDomain.id)
         .limit(limit)
     )

@@ -6,6 +6,7 @@ rotates, another merchant's domain is refused and a key no secret opens signs no
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from accounts import domains
 from accounts.domains import keys
 from accounts.domains.schemas import SendingDomainOut
 from accounts.schemas import MerchantOut
-from accounts.tables import SendingDomainKey
+from accounts.tables import SendingDomain, SendingDomainKey
 from loyalmail.errors import Conflict, NotFound, ValidationFailed
 from tests.conftest import make_merchant
 from tests.dns_server import Zone, dns_server
@@ -208,3 +209,16 @@ async def test_the_scheduler_rechecks_old_checks_only(merchant: MerchantOut, zon
     before = len(zone.queries)
     await domains.recheck_due(limit=1000)
     assert not any(merchant.slug in name for name in zone.queries[before:])
+    # Twenty minutes on: a verified domain waits for its six hours, a pending one (its owner
+    # is publishing the records) is looked at again every quarter of an hour.
+    waiting = await domains.add_domain(merchant.id, f"waiting.{merchant.slug}.example")
+    await domains.check_domain(merchant.id, waiting.id)
+    earlier = datetime.now(UTC) - timedelta(minutes=20)
+    await SendingDomain.update({SendingDomain.checked_at: earlier}).where(
+        SendingDomain.merchant == merchant.id
+    )
+    before = len(zone.queries)
+    await domains.recheck_due(limit=1000)
+    asked = zone.queries[before:]
+    assert any(name.endswith(f"waiting.{merchant.slug}.example") for name in asked)
+    assert not any(name.endswith(f"._domainkey.{merchant.slug}.example") for name in asked)
