@@ -176,7 +176,7 @@ def _identify(event: BounceEvent) -> tuple[verp.RecipientRef, bool] | None:
 
 def _normalized(address: str) -> str:
     try:
-        return normalize_email(address)[1]
+        return normalize_email(address, sendable=False)[1]
     except ValidationFailed:  # a garbled address matches nobody's, and is no error
         return address.strip().lower()
 
