@@ -48,6 +48,10 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from accounts.page_controllers import SettingsPagesController
     from campaigns.bounces.controllers import BounceWebhookController
     from campaigns.controllers import CampaignApiController
+    from campaigns.deliverability_controllers import (
+        DeliverabilityApiController,
+        DeliverabilityPagesController,
+    )
     from campaigns.page_controllers import CampaignPagesController
     from customers.controllers.api import CustomerApiController
     from customers.controllers.import_pages import ImportPagesController
@@ -74,6 +78,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         LanguageController,
         ShellPagesController,
         SettingsPagesController,
+        DeliverabilityPagesController,
         CustomerPagesController,
         SignupPagesController,
         ImportPagesController,
@@ -86,6 +91,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         CampaignApiController,
         CampaignPagesController,
         BounceWebhookController,
+        DeliverabilityApiController,
         ReportApiController,
         ReportPagesController,
         QuotaApiController,
