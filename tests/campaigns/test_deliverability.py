@@ -27,7 +27,8 @@ from campaigns.sending.progress import progress
 from campaigns.tables import Campaign, CampaignBounce, CampaignRecipient
 from loyalmail.settings import SettingsError, load_settings
 from tests.campaigns.test_api import auth
-from tests.campaigns.test_bounces import JSON, SECRET, Sent, event, signed
+from tests.campaigns.test_bounces import JSON, SECRET, Sent, event, post_report, signed
+from tests.campaigns.test_dsn import sample
 from tests.campaigns.test_sending import ready
 from tests.conftest import Jobs, login, make_merchant, make_owner
 from tests.settings_env import settings_env
@@ -233,7 +234,10 @@ async def test_complaints_pause_a_running_campaign_once_past_the_limit_and_not_b
     for n in range(3):  # 3 of 1,000 is 0.3 %: at the limit, not past it
         await report(client, sent[n], "complaint")
         assert await state_of(campaign_id) == ("sending", "")
-    await report(client, sent[3], "complaint")  # 4 of 1,000: 0.4 %
+    # The fourth (0.4 %) comes as a feedback loop's ARF report, the MTA's path.
+    arf = sample("yahoo_arf.eml", recipient=sent[3].address, message_id=sent[3].message_id)
+    answer = await post_report(client, arf)
+    assert answer.status_code == 200 and answer.json()["processed"] == 1, answer.text
     status, reason = await state_of(campaign_id)
     assert status == "paused"
     assert reason == "Paused: 0.4 % of recipients complained (limit 0.3 %)."

@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from accounts.schemas import MerchantOut
+from accounts.schemas import MerchantOut, UserOut
 from campaigns.sending import dispatch
 from campaigns.sending.progress import progress
 from customers.schemas import NEEDS_SMTPUTF8, CustomerCreate, wire_address
@@ -20,7 +20,7 @@ from loyalmail.errors import ValidationFailed
 from quota import services as quota
 from tests.campaigns.test_api import auth, branded
 from tests.campaigns.test_sending import a_campaign
-from tests.conftest import Jobs
+from tests.conftest import Jobs, login
 from tests.customers.test_imports import apply, csv_bytes, issues, preview
 from tests.smtp import mail_to, recipients_in
 
@@ -89,6 +89,24 @@ async def test_the_api_refuses_a_utf8_local_part_with_the_reason(
         f"/api/customers/{made.json()['id']}", json={"email": UTF8_LOCAL}, headers=auth(api_token)
     )
     assert changed.status_code == 422 and changed.json()["detail"] == NEEDS_SMTPUTF8
+    assert await stored(merchant) == [IDNA_DOMAIN]
+
+
+async def test_the_add_customer_page_says_why(
+    client: Any, merchant: MerchantOut, owner: UserOut, no_background_jobs: None
+) -> None:
+    csrf = await login(client, owner)
+    refused = await client.post(
+        "/customers/new", headers={"x-csrf-token": csrf}, data={"email": UTF8_LOCAL}
+    )
+    assert refused.status_code == 422 and NEEDS_SMTPUTF8 in refused.text
+    created = await client.post(
+        "/customers/new",
+        headers={"x-csrf-token": csrf},
+        data={"email": IDNA_DOMAIN},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303
     assert await stored(merchant) == [IDNA_DOMAIN]
 
 
