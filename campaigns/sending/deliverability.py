@@ -137,9 +137,15 @@ def minimum_sample(limit: float) -> int:
     return max(SMALLEST_SAMPLE, math.ceil(EVENTS_AT_THE_LIMIT / limit))
 
 
-def percent(share: Fraction | float) -> str:
-    """A share as a percentage for the reason: "0.4", "0.35", "5", "12.5"."""
-    return f"{float(share) * 100:.2f}".rstrip("0").rstrip(".")
+def percent(share: Fraction | float, above: Fraction | None = None) -> str:
+    """A share as a percentage for the reason: "0.4", "0.35", "5", "12.5"; with ``above``
+    (the limit), as many places as it takes to read as more than the limit ("0.30003")."""
+    text = ""
+    for places in range(2, 8):
+        text = f"{float(share) * 100:.{places}f}".rstrip("0").rstrip(".")
+        if above is None or Fraction(text) > above * 100:
+            break
+    return text
 
 
 async def over_limits(campaign_id: int) -> str:
@@ -163,7 +169,8 @@ async def over_limits(campaign_id: int) -> str:
             rows = await sql.fetch(q.messages_up_to(statuses), campaign_id, *statuses, bound)
             messages = int(rows[0]["n"])
             if messages >= sample and count > limit * messages:
-                return reason.format(rate=percent(Fraction(count, messages)), limit=percent(limit))
+                rate = percent(Fraction(count, messages), above=limit)
+                return reason.format(rate=rate, limit=percent(limit))
     return ""
 
 

@@ -340,3 +340,40 @@ async def test_a_campaign_of_another_merchant_is_left_alone(merchant: MerchantOu
     assert status == "paused" and reason == (
         "Paused: 33.33 % of recipients bounced hard (limit 5 %)."
     )
+
+
+async def complaints_recorded(sent: list[Sent], count: int) -> None:
+    """``count`` complaints as campaigns.bounces records them (written straight in)."""
+    await CampaignBounce.insert(
+        *(
+            CampaignBounce(
+                merchant=s.merchant.id,
+                campaign=s.campaign_id,
+                recipient=s.recipient_id,
+                email_normalized=s.address,
+                kind="complaint",
+                source="webhook",
+                event_id=f"webhook:{uuid.uuid4().hex}",
+            )
+            for s in sent[:count]
+        )
+    )
+
+
+@pytest.mark.parametrize(("accepted", "pauses"), [(6666, True), (6667, False)])
+async def test_a_large_campaign_is_judged_exactly_at_the_limit(
+    merchant: MerchantOut, accepted: int, pauses: bool
+) -> None:
+    # 20 complaints: 20 / 6,666 is 0.30003 %, past the limit; 20 / 6,667 is 0.29999 %. The
+    # check counts the messages only up to 6,667 (⌊20 / 0.003⌋ + 1), never the whole list.
+    sent = await a_send(merchant, {"sent": accepted, "queued": 5})
+    await complaints_recorded(sent, 20)
+    assert await pause_if_over_limits(merchant.id, sent[0].campaign_id) is pauses
+    status, reason = await state_of(sent[0].campaign_id)
+    if pauses:
+        assert (status, reason) == (
+            "paused",
+            "Paused: 0.30003 % of recipients complained (limit 0.3 %).",
+        )
+    else:
+        assert (status, reason) == ("sending", "")
