@@ -194,7 +194,11 @@ API_MESSAGES = (
 API_PATTERNS = (
     _("This send needs {needed} units but only {available} are available."),
     _("The mail server refused the messages: {answer}"),
+    # Before the complaint and hard-bounce limits (campaigns.sending.deliverability): the
+    # reason of campaigns paused back then.
     _("{share}% of the messages bounced: check the list before resuming."),
+    _("Paused: {rate} % of recipients complained (limit {limit} %)."),
+    _("Paused: {rate} % of recipients bounced hard (limit {limit} %)."),
     _("Unknown placeholder “{name}” at line {line}, column {column}."),
     _("This month's test sends are used up; new ones arrive on {date}."),
 )

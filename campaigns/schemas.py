@@ -201,3 +201,46 @@ class SendProgress(msgspec.Struct, kw_only=True):
     scheduled_at: datetime | None
     started_at: datetime | None
     finished_at: datetime | None
+
+
+class DeliverabilityFigures(msgspec.Struct, kw_only=True):
+    """What became of a set of messages (campaigns.sending.deliverability). Rates are shares
+    (0.004 is 0.4 %): bounces of the messages tried, complaints of the messages accepted."""
+
+    #: Accepted by the mail server.
+    sent: int
+    #: Accepted, refused at once, or given up after temporary failures.
+    tried: int
+    #: Refused at once (5xx), or reported back as a hard bounce later.
+    hard_bounces: int
+    hard_bounce_rate: float
+    #: Given up after temporary failures, or reported back as soft or policy bounces later.
+    soft_bounces: int
+    soft_bounce_rate: float
+    #: Marked as spam by the recipient (feedback loops: webhooks, ARF reports).
+    complaints: int
+    complaint_rate: float
+
+
+class CampaignDeliverability(msgspec.Struct, kw_only=True):
+    campaign_id: int
+    name: str
+    status: CampaignStatus
+    #: Why it paused itself, in English (the page shows it in the page's language).
+    status_reason: str
+    started_at: datetime | None
+    figures: DeliverabilityFigures
+
+
+class Deliverability(msgspec.Struct, kw_only=True):
+    """The merchant's campaigns whose send started in the last ``days`` days (since
+    ``since``): their figures together and each one's, newest first. The totals are the sums
+    of the campaigns' figures."""
+
+    days: int
+    since: datetime
+    totals: DeliverabilityFigures
+    campaigns: list[CampaignDeliverability]
+    #: The installation's limits: a running campaign past one pauses itself.
+    complaint_limit: float
+    hard_bounce_limit: float

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 import msgspec
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError, ValidatedEmail, validate_email
 
 from loyalmail.errors import ValidationFailed, _
 
@@ -54,24 +54,59 @@ CurrencyCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
 Amount = Decimal
 
 
-def normalize_email(raw: str) -> tuple[str, str]:
-    """(address as given but cleaned, normalised key for uniqueness), or ValidationFailed.
+#: The one rule for addresses beyond ASCII, shared by every door (import, the customer API
+#: and pages, the public sign-up page) and by everything that sends (campaigns, test sends,
+#: the opt-in mail): an internationalised *domain* is accepted and goes out IDNA-encoded
+#: (``kunde@bäckerei.de`` → ``kunde@xn--bckerei-5wa.de``, :func:`wire_address`); a non-ASCII
+#: *local part* (``jürgen@example.de``) would need SMTPUTF8 from our relay to the recipient's
+#: mailbox, which this installation does not use, so it is refused at the door with this
+#: reason instead of being accepted, confirmed and then skipped by every send.
+NEEDS_SMTPUTF8 = _(
+    "This address needs an internationalised mail server (SMTPUTF8), which this installation"
+    " does not use; please use another address."
+)
 
-    No DNS lookups: validation must be fast and work offline. Internationalised addresses are
-    accepted; the key is the lower-cased normalised form, so case never creates a duplicate.
-    """
+
+def _validated(raw: str) -> ValidatedEmail:
     candidate = raw.strip()
     if not candidate or len(candidate) > 254 or any(c in candidate for c in "\r\n\0"):
         raise ValidationFailed(
             _("This is not a valid e-mail address."), fields={"email": _("invalid address")}
         )
     try:
-        valid = validate_email(candidate, check_deliverability=False)
+        return validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
         raise ValidationFailed(
             _("This is not a valid e-mail address."), fields={"email": str(exc)}
         ) from exc
+
+
+def normalize_email(raw: str, *, sendable: bool = True) -> tuple[str, str]:
+    """(address as given but cleaned, normalised key for uniqueness), or ValidationFailed.
+
+    No DNS lookups: validation must be fast and work offline. Internationalised domains are
+    accepted; a local part beyond ASCII is refused with :data:`NEEDS_SMTPUTF8` (the one rule),
+    unless ``sendable`` is False: matching an address somebody reports (a bounce) must not
+    depend on whether we could send to it. The key is the lower-cased normalised form, so case
+    never creates a duplicate.
+    """
+    valid = _validated(raw)
+    if sendable and valid.smtputf8:
+        raise ValidationFailed(NEEDS_SMTPUTF8, fields={"email": NEEDS_SMTPUTF8})
     return valid.normalized, valid.normalized.lower()
+
+
+def wire_address(address: str) -> str:
+    """The address as it goes into the envelope and the headers: ASCII, the domain
+    IDNA-encoded the way email-validator does it (IDNA 2008: ``straße.de`` stays itself,
+    ``xn--strae-oqa.de``, where Python's ``idna`` codec would make it ``strasse.de``, another
+    domain). ValidationFailed (:data:`NEEDS_SMTPUTF8`) for a non-ASCII local part."""
+    if address.isascii():
+        return address
+    valid = _validated(address)
+    if valid.ascii_email is None:
+        raise ValidationFailed(NEEDS_SMTPUTF8, fields={"email": NEEDS_SMTPUTF8})
+    return valid.ascii_email
 
 
 class CustomerCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -50,6 +50,10 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from accounts.page_controllers import SettingsPagesController
     from campaigns.bounces.controllers import BounceWebhookController
     from campaigns.controllers import CampaignApiController
+    from campaigns.deliverability_controllers import (
+        DeliverabilityApiController,
+        DeliverabilityPagesController,
+    )
     from campaigns.page_controllers import CampaignPagesController
     from customers.controllers.api import CustomerApiController
     from customers.controllers.import_pages import ImportPagesController
@@ -78,6 +82,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         SettingsPagesController,
         SendingDomainPagesController,
         SendingDomainApiController,
+        DeliverabilityPagesController,
         CustomerPagesController,
         SignupPagesController,
         ImportPagesController,
@@ -90,6 +95,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         CampaignApiController,
         CampaignPagesController,
         BounceWebhookController,
+        DeliverabilityApiController,
         ReportApiController,
         ReportPagesController,
         QuotaApiController,

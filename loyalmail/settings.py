@@ -113,6 +113,14 @@ class Settings:
     #: at most this many times in all; then the recipient is given up as failed.
     send_retry_base_seconds: float = 30.0
     send_max_attempts: int = 6
+    # --- Deliverability: a running campaign pauses itself (campaigns.sending.deliverability)
+    #: when more than this share of its accepted messages drew a complaint (Gmail's bulk
+    #: sender limit is 0.3 %; webhooks and ARF reports count as they arrive) ...
+    pause_complaint_rate: float = 0.003
+    #: ... or more than this share of the messages it tried bounced hard (refused at once, or
+    #: reported later). 0 turns a check off. A rate is judged only once the campaign has
+    #: enough messages for its limit to stand for three events (docs/sending.md).
+    pause_hard_bounce_rate: float = 0.05
     #: SMTP connections each worker process keeps open to the relay.
     smtp_pool_size: int = 8
     #: A scheduled campaign whose time passed more than this long ago (the service was
@@ -238,6 +246,9 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
     ):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
+    for name in ("pause_complaint_rate", "pause_hard_bounce_rate"):
+        if not 0 <= getattr(settings, name) <= 1:
+            raise SettingsError(f"{PREFIX}{name.upper()} must be a share from 0 to 1, e.g. 0.003")
     _check_bounce_address(settings.bounce_address)
     _check_fallback_alignment(settings)
     if not settings.secret_key:

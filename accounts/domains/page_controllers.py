@@ -10,38 +10,14 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from accounts import domains
+from accounts.domains.pages_text import CHECK_LABELS, NOTICES, RECORD_LABELS, STATUS_LABELS
 from accounts.page_controllers import require_owner
 from accounts.services import get_merchant
 from loyalmail.auth import principal_of
-from loyalmail.errors import LoyalmailError, _
+from loyalmail.errors import LoyalmailError
 from loyalmail.i18n import gettext
 from loyalmail.pages_controller import page
 from loyalmail.settings import get_settings
-
-NOTICES = {
-    "added": _("The domain was added. Publish the records below, then check them."),
-    "checked": _("The records were checked."),
-    "rotated": _("A new key was made. Publish its record; signing switches once it is found."),
-    "removed": _("The domain was removed."),
-}
-STATUS_LABELS = {
-    "pending": _("Not verified yet"),
-    "verified": _("Verified"),
-    "failed": _("Records missing"),
-}
-CHECK_LABELS = {
-    "found": _("Found"),
-    "missing": _("Missing"),
-    "different": _("Different"),
-    "error": _("Not checked: DNS did not answer"),
-    "unchecked": _("Not checked yet"),
-}
-RECORD_LABELS = {
-    "dkim": _("DKIM key"),
-    "dkim_next": _("Next DKIM key (rotation)"),
-    "spf": _("SPF"),
-    "dmarc": _("DMARC (recommended)"),
-}
 
 
 async def _sender_note(merchant_id: int) -> dict[str, Any]:

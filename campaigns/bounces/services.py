@@ -13,7 +13,9 @@ Recorded once: every event has an id (the provider's, or for a report a digest o
 and the recipient's entry), unique per merchant, so a replayed webhook or a DSN read twice
 is a duplicate that changes nothing. The address is suppressed before the row is written:
 if the process dies in between, the event is not yet recorded and its repetition completes
-it. Quota is not touched: the message was accepted, and paid for, when it left.
+it. Quota is not touched: the message was accepted, and paid for, when it left. A hard
+bounce or complaint recorded for a campaign still being sent may pause it
+(campaigns.sending.deliverability: the complaint and hard-bounce limits).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Literal
 from campaigns.bounces import dsn, verp
 from campaigns.bounces.dsn import Kind
 from campaigns.bounces.schemas import BounceSummary, BounceWebhook, IgnoredEvent
+from campaigns.sending.deliverability import pause_if_over_limits
 from campaigns.tables import CampaignBounce, CampaignRecipient
 from customers.schemas import normalize_email
 from customers.services.suppression import suppress
@@ -161,6 +164,9 @@ async def record(event: BounceEvent) -> Outcome:
         log.info("bounce %s ignored: its address is not recipient %s's", event.event_id, ref)
         return Outcome("ignored", reason="address_mismatch")
     stored = await _store(event, ref, address)
+    if stored and event.kind in ("hard", "complaint"):
+        # A campaign still being sent pauses itself once these pass the limits.
+        await pause_if_over_limits(ref.merchant_id, ref.campaign_id)
     return Outcome("recorded" if stored else "duplicate", suppressed=stored and _suppresses(event))
 
 
@@ -176,7 +182,7 @@ def _identify(event: BounceEvent) -> tuple[verp.RecipientRef, bool] | None:
 
 def _normalized(address: str) -> str:
     try:
-        return normalize_email(address)[1]
+        return normalize_email(address, sendable=False)[1]
     except ValidationFailed:  # a garbled address matches nobody's, and is no error
         return address.strip().lower()
 

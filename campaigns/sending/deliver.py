@@ -19,7 +19,9 @@ was unsubscribed, suppressed, erased or changed since the freeze is skipped and 
 given back. SMTP answers: 2xx accepted; 4xx or a dropped connection: tried again later
 (``send_retry_base_seconds`` doubling, at most ``send_max_attempts`` tries); 5xx: a hard
 bounce that suppresses the address, except 5.7.x policy refusals and a refused sender,
-which are not the recipient's fault and pause the campaign instead.
+which are not the recipient's fault and pause the campaign instead. After every batch the
+campaign pauses itself when its complaints or hard bounces pass the installation's limits
+(:mod:`campaigns.sending.deliverability`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from campaigns.personalise import Personaliser
 from campaigns.sending import mime, qp, rates
 from campaigns.sending import queries as q
 from campaigns.sending.control import enqueue_batches, pause_by_itself, settle
+from campaigns.sending.deliverability import pause_if_over_limits
 from campaigns.sending.envelope import ListHeaderMaker, envelope_of, list_header_maker
 from campaigns.sending.smtp_pool import pool_for
 from campaigns.sending.smtp_transaction import send_prepared
@@ -62,10 +65,6 @@ FLUSH_EVERY = 20
 LEASE_MARGIN = timedelta(seconds=2)
 #: The longest wait before a retry.
 LONGEST_RETRY = timedelta(hours=1)
-#: A send pauses itself when more than this share of its messages bounced, once it has
-#: tried at least :data:`BOUNCE_CHECK_AFTER` of them: the list is probably bad.
-BOUNCE_SHARE_LIMIT = 0.2
-BOUNCE_CHECK_AFTER = 100
 
 
 def utc_now() -> datetime:
@@ -303,8 +302,9 @@ async def send_batch(campaign_id: int, batch_id: int) -> BatchReport:
     if report.retried and not report.stopped:
         delay = settings.send_retry_base_seconds
         await enqueue_batches(campaign_id, [batch_id], delay_ms=int(delay * 1000) + 50)
-    if report.bounced:  # without a new bounce the campaign's share can only have fallen
-        await _pause_if_bouncing(merchant.id, campaign_id)
+    # After every batch, not only one with a bounce: a campaign whose first messages bounced
+    # reaches the sample that lets its rate count (deliverability.minimum_sample) later.
+    await pause_if_over_limits(merchant.id, campaign_id)
     await settle(campaign_id)
     return report
 
@@ -542,16 +542,3 @@ async def _give_back(send: _Send, ids: list[int], status: str) -> None:
                     )
 
     await sql.with_retries(attempt)
-
-
-async def _pause_if_bouncing(merchant_id: int, campaign_id: int) -> None:
-    async with sql.read_transaction():
-        counts = {
-            str(r["status"]): int(r["n"]) for r in await sql.fetch(q.STATUS_COUNTS, campaign_id)
-        }
-    bounced, tried = counts.get("bounced", 0), counts.get("bounced", 0) + counts.get("sent", 0)
-    if tried >= BOUNCE_CHECK_AFTER and bounced > BOUNCE_SHARE_LIMIT * tried:
-        reason = _("{share}% of the messages bounced: check the list before resuming.").format(
-            share=round(100 * bounced / tried)
-        )
-        await pause_by_itself(merchant_id, campaign_id, reason)

@@ -10,7 +10,9 @@ plain RFC 5322 + MIME that Python's parser (and every mail client) reads back:
   trick of CVE-2024-6923 to smuggle an encoded newline to a client), is sent as UTF-8 encoded
   words, so a client shows it literally.
 * Addresses are ASCII: the domain of an internationalised address is IDNA-encoded; a
-  non-ASCII local part would need SMTPUTF8 and is refused (:class:`AddressNotSendable`).
+  non-ASCII local part would need SMTPUTF8 and is refused (:class:`AddressNotSendable`) —
+  the customers app's one rule (``customers.schemas.wire_address``), which already keeps
+  such addresses out at import, sign-up and the customer API.
 * Both parts are quoted-printable UTF-8 with CRLF line ends, lines ≤ 76 characters
   (:mod:`campaigns.sending.qp`, encoded by the caller). The boundary starts with ``=_``,
   which quoted-printable text can never contain.
@@ -34,6 +36,8 @@ from urllib.parse import quote
 
 from accounts.domains.signing import DkimKey, sign
 from campaigns.sending import qp
+from customers.schemas import wire_address
+from loyalmail.errors import ValidationFailed
 from templates.message import RenderedMessage, header_safe
 
 #: Raw bytes per encoded word: base64 of 45 bytes is 60 characters, the word 72 (< 75).
@@ -85,11 +89,17 @@ def ascii_address(address: str) -> str:
     local, at, domain = address.strip().rpartition("@")
     if not at or not local or not domain:
         raise AddressNotSendable(f"{address!r} is not an e-mail address")
-    if not local.isascii():
-        raise AddressNotSendable(f"{address!r} needs SMTPUTF8 (a non-ASCII local part)")
     if any(c in local + domain for c in "<>\r\n\x00, ") or header_safe(local) != local:
         raise AddressNotSendable(f"{address!r} is not an e-mail address")
-    return f"{local}@{ascii_domain(domain)}"
+    if f"{local}@{domain}".isascii():
+        return f"{local}@{domain}"
+    # The customers app's one rule (what its doors accept, this sends): an IDNA domain,
+    # never a non-ASCII local part.
+    try:
+        return wire_address(f"{local}@{domain}")
+    except ValidationFailed as exc:
+        reason = "needs SMTPUTF8 (a non-ASCII local part)" if not local.isascii() else "invalid"
+        raise AddressNotSendable(f"{address!r}: {reason}") from exc
 
 
 def _encoded_words(text: str) -> str:

@@ -273,3 +273,65 @@ CANCEL_QUEUED = """
 UPDATE campaign_recipient SET status = 'cancelled', lease_owner = '', lease_until = NULL
 WHERE campaign = ? AND (status = 'queued' OR (status = 'sending' AND lease_until < ?))
 """
+
+# --- deliverability (campaigns.sending.deliverability) ----------------------------------------
+
+#: The merchant's campaigns whose send started at ``?`` or later, newest first.
+CAMPAIGNS_STARTED_SINCE = """
+SELECT id, name, status, status_reason, started_at FROM campaign
+WHERE merchant = ? AND started_at >= ?
+ORDER BY started_at DESC, id DESC
+"""
+
+#: Per campaign started since ``?``: messages accepted (sent), refused at once (bounced: a
+#: 5xx, a hard bounce) and given up after temporary failures (failed: soft). One pass over
+#: the (campaign, status) index of each campaign; the merchant's ``?`` twice.
+OUTCOMES_SINCE = """
+SELECT r.campaign,
+       COUNT(CASE WHEN r.status = 'sent' THEN 1 END) AS sent,
+       COUNT(CASE WHEN r.status = 'bounced' THEN 1 END) AS refused,
+       COUNT(CASE WHEN r.status = 'failed' THEN 1 END) AS failed
+FROM campaign_recipient r
+WHERE r.merchant = ? AND r.status IN ('sent', 'bounced', 'failed')
+  AND r.campaign IN (SELECT c.id FROM campaign c WHERE c.merchant = ? AND c.started_at >= ?)
+GROUP BY r.campaign
+"""
+
+#: Per campaign started since ``?``: recipients whose accepted message was reported back
+#: later (campaign_bounce: webhooks, DSN, ARF), each counted once per kind; policy refusals
+#: (5.7.x) count as soft. Only rows still ``sent``: a row refused at once is a hard bounce
+#: already. The merchant's ``?`` three times.
+LATE_REPORTS_SINCE = """
+SELECT b.campaign,
+       COUNT(DISTINCT CASE WHEN b.kind = 'hard' THEN b.recipient END) AS hard,
+       COUNT(DISTINCT CASE WHEN b.kind IN ('soft', 'policy') THEN b.recipient END) AS soft,
+       COUNT(DISTINCT CASE WHEN b.kind = 'complaint' THEN b.recipient END) AS complaints
+FROM campaign_bounce b JOIN campaign_recipient r ON r.id = b.recipient
+WHERE b.merchant = ? AND r.merchant = ? AND r.status = 'sent'
+  AND b.campaign IN (SELECT c.id FROM campaign c WHERE c.merchant = ? AND c.started_at >= ?)
+GROUP BY b.campaign
+"""
+
+#: One campaign's hard bounces (refused at once, or reported later for an accepted message)
+#: and complaints: the small counts the auto-pause looks at first. Index ranges only:
+#: (campaign, status) for the refused rows, (campaign, kind) for the reports.
+PAUSE_EVENTS = """
+SELECT
+  (SELECT COUNT(*) FROM campaign_recipient WHERE campaign = ? AND status = 'bounced')
+  + (SELECT COUNT(DISTINCT b.recipient) FROM campaign_bounce b
+     JOIN campaign_recipient r ON r.id = b.recipient
+     WHERE b.campaign = ? AND b.kind = 'hard' AND r.status = 'sent') AS hard,
+  (SELECT COUNT(DISTINCT b.recipient) FROM campaign_bounce b
+   JOIN campaign_recipient r ON r.id = b.recipient
+   WHERE b.campaign = ? AND b.kind = 'complaint' AND r.status = 'sent') AS complaints
+"""
+
+
+def messages_up_to(statuses: tuple[str, ...]) -> str:
+    """How many of the campaign's recipients (``?``) have one of ``statuses``, counted up to
+    ``?`` at most: the auto-pause needs the exact number only while it is small enough for a
+    rate to pass its limit, so a campaign of a million is never counted whole per batch."""
+    return (
+        "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM campaign_recipient"  # noqa: S608 - placeholders only
+        f" WHERE campaign = ? AND status IN ({placeholders(len(statuses))}) LIMIT ?) AS upto"
+    )

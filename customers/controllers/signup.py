@@ -17,7 +17,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
-from customers.schemas import SignupCreate
+from customers.schemas import NEEDS_SMTPUTF8, SignupCreate
 from customers.services import signup
 from loyalmail.errors import NotFound, ValidationFailed
 from loyalmail.i18n import (
@@ -43,6 +43,9 @@ FIELD_MESSAGES = {
     "postal_code": "This is too long.",
     "locale": "Please choose one of the languages.",
 }
+#: A reason the service gives for a field (its problem code), said instead of the field's
+#: general message: an address with a non-ASCII local part is valid, just not sendable here.
+REASON_MESSAGES = {signup.SMTPUTF8_PROBLEM: NEEDS_SMTPUTF8}
 OTHER_PROBLEM = "Please correct the marked fields."
 #: The languages offered, each in its own language (Serbian in Latin script, as our texts).
 LANGUAGE_NAMES = {
@@ -79,10 +82,14 @@ def _form_page(
     *,
     source: str,
     values: dict[str, str],
-    errors: set[str] | None = None,
+    errors: dict[str, str] | None = None,
 ) -> Template:
+    """``errors``: field → the service's problem code ("" for a problem of shape)."""
     t = email_translator(page.locale)
-    shown_errors = {field: t(FIELD_MESSAGES.get(field, OTHER_PROBLEM)) for field in errors or {}}
+    shown_errors = {
+        field: t(REASON_MESSAGES.get(code) or FIELD_MESSAGES.get(field, OTHER_PROBLEM))
+        for field, code in (errors or {}).items()
+    }
     response = recipient_page(
         "signup.html",
         page,
@@ -107,7 +114,9 @@ def _unknown(request: Request) -> Template:
     )
 
 
-def _parse(form: dict[str, str], page: signup.SignupPage) -> tuple[SignupCreate | None, set[str]]:
+def _parse(
+    form: dict[str, str], page: signup.SignupPage
+) -> tuple[SignupCreate | None, dict[str, str]]:
     """The sign-up from the form, or the names of every field that is not acceptable: the
     shape (lengths, the date) checked here, the meaning (address, consent) by the service."""
     values: dict[str, Any] = {name: form.get(name, "").strip() for name in TEXT_FIELDS}
@@ -118,7 +127,7 @@ def _parse(form: dict[str, str], page: signup.SignupPage) -> tuple[SignupCreate 
     values["consent"] = form.get("consent") == "yes"
     values["source"] = form.get("src") if form.get("src") == "qr" else "form"
     data, shape_errors = convert_form(values, SignupCreate)
-    problems = set(shape_errors)
+    problems = dict.fromkeys(shape_errors, "")
     if data is None:
         # Check the meaning of what is left, so every bad field is marked at once.
         rest = {k: v for k, v in values.items() if k not in problems}
@@ -128,7 +137,7 @@ def _parse(form: dict[str, str], page: signup.SignupPage) -> tuple[SignupCreate 
         try:
             signup.validate_signup(data)
         except ValidationFailed as exc:
-            problems |= set(exc.fields)
+            problems.update(exc.fields)
     return (None, problems) if problems else (data, problems)
 
 

@@ -32,7 +32,13 @@ import msgspec
 
 from accounts import services as accounts
 from accounts.schemas import MerchantOut
-from customers.schemas import ConsentAction, ConsentEventOut, ConsentSource, CustomerOut
+from customers.schemas import (
+    ConsentAction,
+    ConsentEventOut,
+    ConsentSource,
+    CustomerOut,
+    wire_address,
+)
 from customers.services.customers import (
     OPTIN_WORDING_VERSION,
     _insert_consent,
@@ -46,7 +52,7 @@ from customers.services.customers import (
 from customers.services.suppression import lift, suppress
 from customers.services.transactional import send_to_customer
 from customers.tables import ConsentEvent, Customer
-from loyalmail.errors import Conflict, NotFound, _
+from loyalmail.errors import Conflict, NotFound, ValidationFailed, _
 from loyalmail.i18n import email_gettext, recipient_locale
 from loyalmail.security import load_signed, signer
 from loyalmail.settings import get_settings
@@ -300,7 +306,9 @@ def build_optin_email(row: dict[str, Any], merchant: MerchantOut) -> EmailMessag
     message = EmailMessage()
     sender_address = merchant.sender_email or settings.mail_from
     message["From"] = formataddr((merchant.sender_name or shop, sender_address))
-    message["To"] = formataddr((name, row["email"])) if name else row["email"]
+    # ASCII on the wire (the one address rule): the domain IDNA-encoded, or ValidationFailed.
+    to = wire_address(row["email"])
+    message["To"] = formataddr((name, to)) if name else to
     if merchant.contact_email:
         message["Reply-To"] = merchant.contact_email
     message["Subject"] = subject
@@ -360,7 +368,14 @@ async def send_optin_message(customer_id: int) -> bool:
         return False
     merchant = await accounts.get_merchant(int(row["merchant"]))
     try:
-        await send_to_customer(build_optin_email(row, merchant), merchant, row["email"], "optin")
+        message = build_optin_email(row, merchant)
+    except ValidationFailed:
+        # Stored before the address rule refused it at the door (a non-ASCII local part):
+        # no relay of ours can deliver it, so retrying cannot help.
+        log.warning("opt-in e-mail for customer %s not sent: the address needs SMTPUTF8", row["id"])
+        return False
+    try:
+        await send_to_customer(message, merchant, row["email"], "optin")
     except aiosmtplib.SMTPRecipientsRefused as exc:
         if not all(refusal.code >= 500 for refusal in exc.recipients):
             raise  # 4xx: the server asks us to try later, so the actor retries

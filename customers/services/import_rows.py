@@ -35,7 +35,7 @@ from typing import IO, Literal
 
 from babel import Locale
 
-from customers.schemas import PROFILE_COLUMNS, normalize_email
+from customers.schemas import NEEDS_SMTPUTF8, PROFILE_COLUMNS, normalize_email
 from loyalmail.errors import ValidationFailed, _
 
 FileFormat = Literal["csv", "xlsx"]
@@ -517,15 +517,18 @@ def parse_row(
     else:
         try:
             email, normalized = normalize_email(raw_email)
-        except ValidationFailed:
+        except ValidationFailed as exc:
+            reason = (
+                _(
+                    "row {n}: {value} needs an internationalised mail server (SMTPUTF8), which"
+                    " this installation does not use; please use another address"
+                )
+                if exc.message == NEEDS_SMTPUTF8
+                else _("row {n}: {value} is not a valid e-mail address")
+            )
             problems.append(
                 RowProblem(
-                    number,
-                    "email",
-                    _("row {n}: {value} is not a valid e-mail address").format(
-                        n=number, value=_shown(raw_email)
-                    ),
-                    raw_email,
+                    number, "email", reason.format(n=number, value=_shown(raw_email)), raw_email
                 )
             )
     values: dict[str, object] = {}

@@ -32,7 +32,7 @@ from qrcode.image.svg import SvgPathImage
 
 from accounts import services as accounts
 from accounts.schemas import MerchantOut
-from customers.schemas import CustomerCreate, SignupCreate, normalize_email
+from customers.schemas import NEEDS_SMTPUTF8, CustomerCreate, SignupCreate, normalize_email
 from customers.services import consent
 from customers.services import customers as service
 from customers.tables import ConsentEvent, Customer
@@ -49,6 +49,10 @@ SIGNUP_WORDING_VERSION = "signup-2026-1"
 OPTIN_REPEAT_WINDOW = timedelta(hours=1)
 
 #: What a sign-up did; only for logs and tests: the visitor sees the same page for each.
+#: The problem code of an address refused by the one address rule (customers.schemas): the
+#: page names that reason instead of "not a valid address".
+SMTPUTF8_PROBLEM = "needs SMTPUTF8"
+
 SignupOutcome = Literal["created", "requested", "confirmed_already", "repeated_too_soon"]
 
 
@@ -91,8 +95,8 @@ def validate_signup(data: SignupCreate) -> tuple[str, str]:
     email = key = ""
     try:
         email, key = normalize_email(data.email)
-    except ValidationFailed:
-        problems["email"] = "invalid"
+    except ValidationFailed as exc:
+        problems["email"] = SMTPUTF8_PROBLEM if exc.message == NEEDS_SMTPUTF8 else "invalid"
     if data.birth_date is not None and not (date(1900, 1, 1) <= data.birth_date <= date.today()):
         problems["birth_date"] = "out of range"
     if not data.consent:

@@ -12,21 +12,15 @@ from email.utils import formataddr, make_msgid
 from accounts import domains
 from accounts.domains.signing import sign
 from accounts.schemas import MerchantOut
+from customers.schemas import wire_address
 from loyalmail import mail
 from loyalmail.settings import get_settings
 
 
-def envelope_address(address: str) -> str:
-    """An address for SMTP's RCPT TO: an internationalised domain in its IDNA form."""
-    local, _at, domain = address.strip().rpartition("@")
-    if domain.isascii():
-        return address.strip()
-    return f"{local}@{domain.encode('idna').decode('ascii')}"
-
-
 async def send_to_customer(message: EmailMessage, merchant: MerchantOut, to: str, kind: str) -> str:
-    """Address ``message`` from the merchant, sign it and send it to ``to``; ``kind`` names
-    the mail in its Message-ID and Feedback-ID ("optin"). Raises
+    """Address ``message`` from the merchant, sign it and send it to ``to`` (its domain in
+    IDNA form: :func:`customers.schemas.wire_address`); ``kind`` names the mail in its
+    Message-ID and Feedback-ID ("optin"). Raises
     :class:`accounts.domains.SigningUnavailable` (nothing sent) and aiosmtplib's errors."""
     identity = await domains.sending_identity(merchant)
     for name in ("From", "Reply-To", "Message-ID", "Feedback-ID"):
@@ -39,4 +33,4 @@ async def send_to_customer(message: EmailMessage, merchant: MerchantOut, to: str
     data = message.as_bytes(policy=policy.SMTP)
     if identity.dkim is not None:
         data = sign(data, identity.dkim)
-    return await mail.send_raw(identity.address, [envelope_address(to)], data)
+    return await mail.send_raw(identity.address, [wire_address(to)], data)

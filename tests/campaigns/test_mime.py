@@ -122,6 +122,8 @@ def test_long_and_non_latin_subjects_fold_without_breaking_characters() -> None:
 def test_addresses_are_ascii_or_refused() -> None:
     parsed = parse(message(to="anna@müller.example"))
     assert parsed["To"] == "anna@xn--mller-kva.example"
+    # IDNA 2008, as the customers app validates: ß stays (IDNA 2003 made it "strasse").
+    assert parse(message(to="kunde@straße.de"))["To"] == "kunde@xn--strae-oqa.de"
     with pytest.raises(AddressNotSendable):
         message(to="änna@example.com")
     with pytest.raises(AddressNotSendable):

@@ -14,7 +14,7 @@ import qrcode
 from babel.messages.pofile import read_po
 
 from accounts.schemas import MerchantOut, UserOut
-from customers.controllers.signup import FIELD_MESSAGES
+from customers.controllers.signup import FIELD_MESSAGES, REASON_MESSAGES
 from customers.schemas import CustomerCreate
 from customers.services import customers, signup
 from customers.tables import ConsentEvent, Customer
@@ -302,12 +302,16 @@ def test_visitor_language_negotiation() -> None:
 
 
 def test_every_sign_up_text_is_translated_into_every_recipient_language() -> None:
-    wanted = {
-        message
-        for page in PAGES.glob("signup*.html")
-        if page.name != "signup_qr.html"  # the marketer's page: messages.po
-        for message in re.findall(r'\bt\("([^"]+)"', page.read_text(encoding="utf-8"))
-    } | set(FIELD_MESSAGES.values())
+    wanted = (
+        {
+            message
+            for page in PAGES.glob("signup*.html")
+            if page.name != "signup_qr.html"  # the marketer's page: messages.po
+            for message in re.findall(r'\bt\("([^"]+)"', page.read_text(encoding="utf-8"))
+        }
+        | set(FIELD_MESSAGES.values())
+        | set(REASON_MESSAGES.values())
+    )
     assert "Please check your inbox" in wanted and len(wanted) > 20
     # Words that are the same in a language (German "optional") may equal the English.
     same = {("de", "optional")}

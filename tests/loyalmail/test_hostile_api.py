@@ -273,11 +273,19 @@ async def test_international_addresses_and_duplicates_by_case_through_the_api(
 ) -> None:
     merchant = await branded(await make_merchant())
     h = auth((await accounts.create_api_token(merchant.id, "t")).token)
-    for address in (*IDN_ADDRESSES, "Mixed.Case@Example.COM"):
+    for address in (IDN_ADDRESSES[0], "Mixed.Case@Example.COM"):
         made = await client.post(
             "/api/customers", json={"email": address, "send_optin": False}, headers=h
         )
         assert made.status_code == 201, (address, made.text)
+    # A local part beyond ASCII needs SMTPUTF8, which this installation does not send with:
+    # refused with that reason (customers.schemas, the one address rule).
+    for address in IDN_ADDRESSES[1:]:
+        refused = await client.post(
+            "/api/customers", json={"email": address, "send_optin": False}, headers=h
+        )
+        assert refused.status_code == 422, (address, refused.text)
+        assert "SMTPUTF8" in refused.json()["detail"]
     # The same address in other letters' case is the same person: a 409 naming the field.
     for address in ("USER@BÜCHER.EXAMPLE", "mixed.case@example.com", "MIXED.CASE@example.com"):
         again = await client.post(
@@ -286,8 +294,8 @@ async def test_international_addresses_and_duplicates_by_case_through_the_api(
         assert again.status_code == 409, (address, again.text)
         assert again.json()["fields"] == {"email": "already in your customer list"}
     found = await client.get("/api/customers", params={"q": "bücher"}, headers=h)
-    assert sorted(c["email"] for c in found.json()["items"]) == sorted(IDN_ADDRESSES[:2])
-    assert await Customer.count().where(Customer.merchant == merchant.id) == 4
+    assert [c["email"] for c in found.json()["items"]] == [IDN_ADDRESSES[0]]
+    assert await Customer.count().where(Customer.merchant == merchant.id) == 2
 
 
 async def test_the_import_report_csv_shows_formula_cells_as_text(client: Any) -> None:

@@ -320,8 +320,23 @@ async def test_international_addresses_get_their_message_and_nobody_else(
     client: Any, relay: Envelopes
 ) -> None:
     merchant, token = await shop()
-    for address in IDN_ADDRESSES:
-        await verified(merchant, client, token, email=address, first_name="Jörg")
+    await verified(merchant, client, token, email=IDN_ADDRESSES[0], first_name="Jörg")
+    # Addresses with a local part beyond ASCII are kept out at the door (the one address
+    # rule, customers.schemas); one stored before that rule is still never sent.
+    for address in IDN_ADDRESSES[1:]:
+        refused = await client.post(
+            "/api/customers", json={"email": address, "send_optin": False}, headers=auth(token)
+        )
+        assert refused.status_code == 422, refused.text
+        await Customer.insert(
+            Customer(
+                merchant=merchant.id,
+                email=address,
+                email_normalized=address.lower(),
+                email_status="verified",
+                subscribed=True,
+            )
+        )
     created = await client.post(
         "/api/campaigns",
         json={
@@ -337,8 +352,9 @@ async def test_international_addresses_get_their_message_and_nobody_else(
     statuses = await CampaignRecipient.select(
         CampaignRecipient.email, CampaignRecipient.status
     ).where(CampaignRecipient.campaign == campaign_id)
-    # The domain goes out IDNA-encoded; a non-ASCII local part needs SMTPUTF8, which this
-    # sender does not speak (campaigns/sending/mime.py): skipped, not sent, not paid for.
+    # The domain goes out IDNA-encoded; a non-ASCII local part (stored before the rule) needs
+    # SMTPUTF8, which this sender does not speak (campaigns/sending/mime.py): skipped, not
+    # sent, not paid for.
     assert {r["email"]: r["status"] for r in statuses} == {
         IDN_ADDRESSES[0]: "sent",
         IDN_ADDRESSES[1]: "skipped",
