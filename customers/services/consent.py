@@ -20,6 +20,8 @@ Only verified, subscribed addresses ever count as newsletter recipients.
 
 from __future__ import annotations
 
+import email.policy
+import hmac
 import html
 import logging
 from datetime import UTC, datetime
@@ -48,12 +50,17 @@ from customers.tables import ConsentEvent, Customer
 from loyalmail import mail
 from loyalmail.errors import Conflict, NotFound, _
 from loyalmail.i18n import email_gettext, recipient_locale
-from loyalmail.security import load_signed, signer
+from loyalmail.security import keyed_digest, load_signed, signer
 from loyalmail.settings import get_settings
 
 log = logging.getLogger("loyalmail.customers")
 
+#: The confirmation tokens sent before 2026-12 ([merchant, customer, address]): still
+#: accepted until they expire.
 OPTIN_PURPOSE = "optin"
+#: Today's tokens: [merchant, customer, keyed hash of the address].
+OPTIN_TOKEN_PURPOSE = "optin.v2"
+OPTIN_ADDRESS_PURPOSE = "optin-address"
 #: A confirmation link works this long; afterwards the marketer resends.
 OPTIN_MAX_AGE_SECONDS = 30 * 24 * 3600
 
@@ -146,14 +153,17 @@ async def request_optin(
 
 
 def optin_url(merchant_id: int, customer_id: int, email_normalized: str) -> str:
-    """The signed confirmation link. It names the address, so it stops working when the
-    customer's address changes; it expires after :data:`OPTIN_MAX_AGE_SECONDS`."""
-    token = signer(OPTIN_PURPOSE).dumps([merchant_id, customer_id, email_normalized])
+    """The signed confirmation link. It carries the ids and a keyed hash of the address, never
+    the address itself (the token is only base64: anything in it is readable), so it stops
+    working when the customer's address changes; it expires after
+    :data:`OPTIN_MAX_AGE_SECONDS`."""
+    digest = keyed_digest(OPTIN_ADDRESS_PURPOSE, email_normalized)
+    token = signer(OPTIN_TOKEN_PURPOSE).dumps([merchant_id, customer_id, digest])
     return f"{get_settings().base_url.rstrip('/')}/r/optin/{token}"
 
 
-def _token_claims(token: str) -> tuple[int, int, str]:
-    claims = load_signed(OPTIN_PURPOSE, token, OPTIN_MAX_AGE_SECONDS)
+def _claims(purpose: str, token: str, max_age: int | None) -> tuple[int, int, str] | None:
+    claims = load_signed(purpose, token, max_age)
     if (
         not isinstance(claims, list)
         or len(claims) != 3
@@ -161,22 +171,42 @@ def _token_claims(token: str) -> tuple[int, int, str]:
         or not isinstance(claims[1], int)
         or not isinstance(claims[2], str)
     ):
-        raise NotFound(_("This confirmation link is not valid."))
+        return None
     return claims[0], claims[1], claims[2]
 
 
+class _TokenClaims(msgspec.Struct, frozen=True):
+    merchant_id: int
+    customer_id: int
+    #: The address's keyed hash (a token of today), or the address (one sent before).
+    address_key: str
+    hashed: bool
+
+    def names(self, email_normalized: str) -> bool:
+        if self.hashed:
+            digest = keyed_digest(OPTIN_ADDRESS_PURPOSE, email_normalized)
+            return hmac.compare_digest(digest, self.address_key)
+        return hmac.compare_digest(email_normalized.encode(), self.address_key.encode())
+
+
+def _token_claims(token: str, max_age: int | None = OPTIN_MAX_AGE_SECONDS) -> _TokenClaims:
+    """The token's claims; NotFound when it is not one of ours or has expired. Tokens of the
+    old format (the address inside, :data:`OPTIN_PURPOSE`) keep working until they expire."""
+    for purpose, hashed in ((OPTIN_TOKEN_PURPOSE, True), (OPTIN_PURPOSE, False)):
+        found = _claims(purpose, token, max_age)
+        if found is not None:
+            return _TokenClaims(*found, hashed=hashed)
+    raise NotFound(_("This confirmation link is not valid."))
+
+
 async def _row_for_token(token: str) -> dict[str, Any]:
-    merchant_id, customer_id, key = _token_claims(token)
+    claims = _token_claims(token)
     row = (
         await Customer.select()
-        .where(
-            (Customer.id == customer_id)
-            & (Customer.merchant == merchant_id)
-            & (Customer.email_normalized == key)
-        )
+        .where((Customer.id == claims.customer_id) & (Customer.merchant == claims.merchant_id))
         .first()
     )
-    if row is None:
+    if row is None or not claims.names(row["email_normalized"]):
         raise NotFound(_("This confirmation link is not valid."))
     return row
 
@@ -271,6 +301,56 @@ def _t(locale: str, message: str, **values: str) -> str:
     return text % values if values else text
 
 
+#: RFC 2045 allows quoted-printable lines of 76 characters; the default policy's 78 is the
+#: header limit of RFC 5322, and ``set_content`` encodes the body to the policy's length.
+OPTIN_POLICY = email.policy.default.clone(max_line_length=76)
+
+
+class LegalFooter(msgspec.Struct, frozen=True, kw_only=True):
+    """The shop's legal footer as every mail to a customer carries it (the newsletters' frame
+    has the same lines: templates/compiler.py): name, postal address, imprint, publisher and
+    the privacy policy, labelled in the recipient's language."""
+
+    lines: tuple[str, ...]
+    privacy_label: str
+    privacy_url: str
+
+    def text(self) -> str:
+        privacy = [f"{self.privacy_label}: {self.privacy_url}"] if self.privacy_url else []
+        return "\n".join(["-- ", *self.lines, *privacy])
+
+    def html(self) -> str:
+        e = html.escape
+        parts = [e(line).replace("\n", "<br>") for line in self.lines]
+        if self.privacy_url:
+            parts.append(
+                f'<a href="{e(self.privacy_url)}" style="color:#555">{e(self.privacy_label)}</a>'
+            )
+        return (
+            '<p style="font-size:12px;color:#555;border-top:1px solid #ddd;padding-top:12px"'
+            ' data-legal-footer="">' + "<br>".join(parts) + "</p>"
+        )
+
+
+def legal_footer(merchant: MerchantOut, locale: str) -> LegalFooter:
+    address = ", ".join(
+        part
+        for part in (
+            merchant.street,
+            f"{merchant.postal_code} {merchant.city}".strip(),
+            merchant.country,
+        )
+        if part.strip()
+    )
+    publisher = f"{_t(locale, 'Publisher')}: {merchant.publisher}" if merchant.publisher else ""
+    lines = (merchant.name, address, merchant.imprint.strip(), publisher)
+    return LegalFooter(
+        lines=tuple(line for line in lines if line),
+        privacy_label=_t(locale, "Privacy policy"),
+        privacy_url=merchant.privacy_policy_url,
+    )
+
+
 def build_optin_email(row: dict[str, Any], merchant: MerchantOut) -> EmailMessage:
     """The confirmation e-mail (plain text and HTML) in the customer's language."""
     settings = get_settings()
@@ -297,7 +377,9 @@ def build_optin_email(row: dict[str, Any], merchant: MerchantOut) -> EmailMessag
         "If you did not ask for this, simply ignore this e-mail: you will not hear from us again.",
     )
 
-    message = EmailMessage()
+    footer = legal_footer(merchant, locale)
+
+    message = EmailMessage(policy=OPTIN_POLICY)
     sender_address = merchant.sender_email or settings.mail_from
     message["From"] = formataddr((merchant.sender_name or shop, sender_address))
     message["To"] = formataddr((name, row["email"])) if name else row["email"]
@@ -309,7 +391,10 @@ def build_optin_email(row: dict[str, Any], merchant: MerchantOut) -> EmailMessag
     message["Auto-Submitted"] = "auto-generated"
     message["Content-Language"] = locale
     message.set_content(
-        "\n\n".join([greeting, intro, ask, f"{button}:\n{link}", ignore, f"— {shop}"]) + "\n"
+        "\n\n".join(
+            [greeting, intro, ask, f"{button}:\n{link}", ignore, f"— {shop}", footer.text()]
+        )
+        + "\n"
     )
     color = html.escape(merchant.brand_color or "#1f6feb")
     e = html.escape
@@ -334,6 +419,7 @@ padding:12px 22px;border-radius:6px;text-decoration:none;display:inline-block">{
 <a href="{e(link)}" style="color:#555;word-break:break-all">{e(link)}</a></p>
 <p style="font-size:13px;color:#555">{e(ignore)}</p>
 <p style="font-size:13px;color:#555">— {e(shop)}</p>
+{footer.html()}
 </div></body></html>
 """,
         subtype="html",
