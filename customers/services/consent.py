@@ -211,6 +211,31 @@ async def _row_for_token(token: str) -> dict[str, Any]:
     return row
 
 
+async def optin_link_owner(token: str) -> tuple[str, MerchantOut] | None:
+    """Whom a confirmation link that is not valid (expired, or its address changed) still
+    names: the customer's language ("" when the customer is gone) and the shop, for the page
+    that says so. None for a token that is not ours: it names nobody."""
+    for purpose in (OPTIN_TOKEN_PURPOSE, OPTIN_PURPOSE):
+        found = _claims(purpose, token, None)  # an expired link still names them
+        if found is not None:
+            break
+    else:
+        return None
+    merchant_id, customer_id, _key = found
+    try:
+        merchant = await accounts.get_merchant(merchant_id)
+    except NotFound:
+        return None
+    row = (
+        await Customer.select(Customer.locale)
+        .where((Customer.id == customer_id) & (Customer.merchant == merchant_id))
+        .first()
+    )
+    if row is None:
+        return "", merchant
+    return recipient_locale(str(row["locale"] or ""), merchant.default_locale), merchant
+
+
 # --- the page ----------------------------------------------------------------------------
 
 
@@ -466,6 +491,7 @@ __all__ = [
     "confirm_optin",
     "describe_optin",
     "list_consent",
+    "optin_link_owner",
     "optin_url",
     "record_consent",
     "request_optin",
