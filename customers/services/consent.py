@@ -9,7 +9,8 @@ Double opt-in, step by step:
    ``pending``, logs "requested" and queues the actor ``send_optin_email(customer_id)``.
 2. The actor calls :func:`send_optin_message`: the e-mail in the customer's language (their
    locale, else the merchant's default), from the merchant's sender, with a signed link to
-   ``/r/optin/<token>``. Running it twice for one request sends once.
+   ``/r/optin/<token>`` (:mod:`.optin_links`: no address inside) and the shop's legal footer
+   (:mod:`.customer_mail`). Running it twice for one request sends once.
 3. ``GET /r/optin/<token>`` only shows a page with a button (mail scanners follow links);
    the button's POST calls :func:`confirm_optin`: ``verified``, subscribed, "confirmed" logged
    with time, IP, user agent and wording version, and a suppression of the address lifted —
@@ -20,8 +21,6 @@ Only verified, subscribed addresses ever count as newsletter recipients.
 
 from __future__ import annotations
 
-import email.policy
-import hmac
 import html
 import logging
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ import msgspec
 from accounts import services as accounts
 from accounts.schemas import MerchantOut
 from customers.schemas import ConsentAction, ConsentEventOut, ConsentSource, CustomerOut
+from customers.services.customer_mail import MAIL_POLICY, legal_footer
 from customers.services.customers import (
     OPTIN_WORDING_VERSION,
     _insert_consent,
@@ -45,24 +45,21 @@ from customers.services.customers import (
     now,
     transaction,
 )
+from customers.services.optin_links import (
+    OPTIN_MAX_AGE_SECONDS,
+    OPTIN_PURPOSE,
+    optin_link_owner,
+    optin_url,
+    row_for_token,
+)
 from customers.services.suppression import lift, suppress
 from customers.tables import ConsentEvent, Customer
 from loyalmail import mail
-from loyalmail.errors import Conflict, NotFound, _
+from loyalmail.errors import Conflict, _
 from loyalmail.i18n import email_gettext, recipient_locale
-from loyalmail.security import keyed_digest, load_signed, signer
 from loyalmail.settings import get_settings
 
 log = logging.getLogger("loyalmail.customers")
-
-#: The confirmation tokens sent before 2026-12 ([merchant, customer, address]): still
-#: accepted until they expire.
-OPTIN_PURPOSE = "optin"
-#: Today's tokens: [merchant, customer, keyed hash of the address].
-OPTIN_TOKEN_PURPOSE = "optin.v2"
-OPTIN_ADDRESS_PURPOSE = "optin-address"
-#: A confirmation link works this long; afterwards the marketer resends.
-OPTIN_MAX_AGE_SECONDS = 30 * 24 * 3600
 
 
 # --- the log -----------------------------------------------------------------------------
@@ -152,90 +149,6 @@ async def request_optin(
     )
 
 
-def optin_url(merchant_id: int, customer_id: int, email_normalized: str) -> str:
-    """The signed confirmation link. It carries the ids and a keyed hash of the address, never
-    the address itself (the token is only base64: anything in it is readable), so it stops
-    working when the customer's address changes; it expires after
-    :data:`OPTIN_MAX_AGE_SECONDS`."""
-    digest = keyed_digest(OPTIN_ADDRESS_PURPOSE, email_normalized)
-    token = signer(OPTIN_TOKEN_PURPOSE).dumps([merchant_id, customer_id, digest])
-    return f"{get_settings().base_url.rstrip('/')}/r/optin/{token}"
-
-
-def _claims(purpose: str, token: str, max_age: int | None) -> tuple[int, int, str] | None:
-    claims = load_signed(purpose, token, max_age)
-    if (
-        not isinstance(claims, list)
-        or len(claims) != 3
-        or not isinstance(claims[0], int)
-        or not isinstance(claims[1], int)
-        or not isinstance(claims[2], str)
-    ):
-        return None
-    return claims[0], claims[1], claims[2]
-
-
-class _TokenClaims(msgspec.Struct, frozen=True):
-    merchant_id: int
-    customer_id: int
-    #: The address's keyed hash (a token of today), or the address (one sent before).
-    address_key: str
-    hashed: bool
-
-    def names(self, email_normalized: str) -> bool:
-        if self.hashed:
-            digest = keyed_digest(OPTIN_ADDRESS_PURPOSE, email_normalized)
-            return hmac.compare_digest(digest, self.address_key)
-        return hmac.compare_digest(email_normalized.encode(), self.address_key.encode())
-
-
-def _token_claims(token: str, max_age: int | None = OPTIN_MAX_AGE_SECONDS) -> _TokenClaims:
-    """The token's claims; NotFound when it is not one of ours or has expired. Tokens of the
-    old format (the address inside, :data:`OPTIN_PURPOSE`) keep working until they expire."""
-    for purpose, hashed in ((OPTIN_TOKEN_PURPOSE, True), (OPTIN_PURPOSE, False)):
-        found = _claims(purpose, token, max_age)
-        if found is not None:
-            return _TokenClaims(*found, hashed=hashed)
-    raise NotFound(_("This confirmation link is not valid."))
-
-
-async def _row_for_token(token: str) -> dict[str, Any]:
-    claims = _token_claims(token)
-    row = (
-        await Customer.select()
-        .where((Customer.id == claims.customer_id) & (Customer.merchant == claims.merchant_id))
-        .first()
-    )
-    if row is None or not claims.names(row["email_normalized"]):
-        raise NotFound(_("This confirmation link is not valid."))
-    return row
-
-
-async def optin_link_owner(token: str) -> tuple[str, MerchantOut] | None:
-    """Whom a confirmation link that is not valid (expired, or its address changed) still
-    names: the customer's language ("" when the customer is gone) and the shop, for the page
-    that says so. None for a token that is not ours: it names nobody."""
-    for purpose in (OPTIN_TOKEN_PURPOSE, OPTIN_PURPOSE):
-        found = _claims(purpose, token, None)  # an expired link still names them
-        if found is not None:
-            break
-    else:
-        return None
-    merchant_id, customer_id, _key = found
-    try:
-        merchant = await accounts.get_merchant(merchant_id)
-    except NotFound:
-        return None
-    row = (
-        await Customer.select(Customer.locale)
-        .where((Customer.id == customer_id) & (Customer.merchant == merchant_id))
-        .first()
-    )
-    if row is None:
-        return "", merchant
-    return recipient_locale(str(row["locale"] or ""), merchant.default_locale), merchant
-
-
 # --- the page ----------------------------------------------------------------------------
 
 
@@ -268,7 +181,7 @@ def _optin_page(row: dict[str, Any], merchant: MerchantOut) -> OptinPage:
 
 async def describe_optin(token: str) -> OptinPage:
     """For ``GET /r/optin/<token>``: reads only, never confirms. NotFound for a bad token."""
-    row = await _row_for_token(token)
+    row = await row_for_token(token)
     return _optin_page(row, await accounts.get_merchant(int(row["merchant"])))
 
 
@@ -276,7 +189,7 @@ async def confirm_optin(token: str, *, ip: str = "", user_agent: str = "") -> Cu
     """Confirm the address the token names. Idempotent: a second confirmation changes nothing
     and logs nothing. Re-subscribes an unsubscribed customer (logged as "resubscribed": that
     is what this confirmation did); otherwise the event is "confirmed"."""
-    row = await _row_for_token(token)
+    row = await row_for_token(token)
     merchant = await accounts.get_merchant(int(row["merchant"]))
     merchant_id, customer_id = merchant.id, int(row["id"])
     async with transaction():
@@ -326,56 +239,6 @@ def _t(locale: str, message: str, **values: str) -> str:
     return text % values if values else text
 
 
-#: RFC 2045 allows quoted-printable lines of 76 characters; the default policy's 78 is the
-#: header limit of RFC 5322, and ``set_content`` encodes the body to the policy's length.
-OPTIN_POLICY = email.policy.default.clone(max_line_length=76)
-
-
-class LegalFooter(msgspec.Struct, frozen=True, kw_only=True):
-    """The shop's legal footer as every mail to a customer carries it (the newsletters' frame
-    has the same lines: templates/compiler.py): name, postal address, imprint, publisher and
-    the privacy policy, labelled in the recipient's language."""
-
-    lines: tuple[str, ...]
-    privacy_label: str
-    privacy_url: str
-
-    def text(self) -> str:
-        privacy = [f"{self.privacy_label}: {self.privacy_url}"] if self.privacy_url else []
-        return "\n".join(["-- ", *self.lines, *privacy])
-
-    def html(self) -> str:
-        e = html.escape
-        parts = [e(line).replace("\n", "<br>") for line in self.lines]
-        if self.privacy_url:
-            parts.append(
-                f'<a href="{e(self.privacy_url)}" style="color:#555">{e(self.privacy_label)}</a>'
-            )
-        return (
-            '<p style="font-size:12px;color:#555;border-top:1px solid #ddd;padding-top:12px"'
-            ' data-legal-footer="">' + "<br>".join(parts) + "</p>"
-        )
-
-
-def legal_footer(merchant: MerchantOut, locale: str) -> LegalFooter:
-    address = ", ".join(
-        part
-        for part in (
-            merchant.street,
-            f"{merchant.postal_code} {merchant.city}".strip(),
-            merchant.country,
-        )
-        if part.strip()
-    )
-    publisher = f"{_t(locale, 'Publisher')}: {merchant.publisher}" if merchant.publisher else ""
-    lines = (merchant.name, address, merchant.imprint.strip(), publisher)
-    return LegalFooter(
-        lines=tuple(line for line in lines if line),
-        privacy_label=_t(locale, "Privacy policy"),
-        privacy_url=merchant.privacy_policy_url,
-    )
-
-
 def build_optin_email(row: dict[str, Any], merchant: MerchantOut) -> EmailMessage:
     """The confirmation e-mail (plain text and HTML) in the customer's language."""
     settings = get_settings()
@@ -404,7 +267,7 @@ def build_optin_email(row: dict[str, Any], merchant: MerchantOut) -> EmailMessag
 
     footer = legal_footer(merchant, locale)
 
-    message = EmailMessage(policy=OPTIN_POLICY)
+    message = EmailMessage(policy=MAIL_POLICY)
     sender_address = merchant.sender_email or settings.mail_from
     message["From"] = formataddr((merchant.sender_name or shop, sender_address))
     message["To"] = formataddr((name, row["email"])) if name else row["email"]
@@ -485,6 +348,8 @@ async def send_optin_message(customer_id: int) -> bool:
 
 
 __all__ = [
+    "OPTIN_MAX_AGE_SECONDS",
+    "OPTIN_PURPOSE",
     "OPTIN_WORDING_VERSION",
     "OptinPage",
     "build_optin_email",
