@@ -265,9 +265,7 @@ def build_optin_email(row: dict[str, Any], merchant: MerchantOut) -> EmailMessag
         "If you did not ask for this, simply ignore this e-mail: you will not hear from us again.",
     )
 
-    footer = legal_footer(merchant, locale)
-
-    message = EmailMessage(policy=MAIL_POLICY)
+    message = EmailMessage()
     sender_address = merchant.sender_email or settings.mail_from
     message["From"] = formataddr((merchant.sender_name or shop, sender_address))
     message["To"] = formataddr((name, row["email"])) if name else row["email"]
@@ -278,6 +276,9 @@ def build_optin_email(row: dict[str, Any], merchant: MerchantOut) -> EmailMessag
     message["Message-ID"] = make_msgid("optin", domain=sender_address.rpartition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"
     message["Content-Language"] = locale
+    # The parts are encoded to the policy's line length: RFC 2045's 76 characters.
+    message.policy = MAIL_POLICY
+    footer = legal_footer(merchant, locale)
     message.set_content(
         "\n\n".join(
             [greeting, intro, ask, f"{button}:\n{link}", ignore, f"— {shop}", footer.text()]
