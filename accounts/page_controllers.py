@@ -60,6 +60,11 @@ class SettingsPagesController(Controller):
             errors=errors or {},
             message=message,
             can_edit=principal.role == "owner",
+            # The saved profile's gaps: no newsletter can go out until they are filled.
+            legal_gaps=[
+                {"field": gap.field, "message": gettext(gap.message)}
+                for gap in services.legal_footer_problems(merchant)
+            ],
             language_options=[(code, language_name(code)) for code in SUPPORTED_LOCALES],
             status_code=status_code,
         )

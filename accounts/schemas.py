@@ -24,7 +24,9 @@ class Brand(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     logo_url: Url = ""
+    #: Required in the legal footer of shops in DE, AT and CH (accounts.legal).
     imprint: LongText = ""
+    #: The shop's legal name as registered ("… GmbH"): the legal footer names it.
     publisher: ShortText = ""
     copyright: ShortText = ""
     street: ShortText = ""

@@ -10,6 +10,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 
+# The legal footer's rule is the brand's: other apps ask it here.
+from accounts.legal import INCOMPLETE, MESSAGES
+from accounts.legal import LegalProblem as LegalProblem
+from accounts.legal import legal_footer_problems as legal_footer_problems
 from accounts.schemas import (
     ApiTokenCreated,
     ApiTokenOut,
@@ -24,6 +28,10 @@ from accounts.tables import ApiToken, Merchant, User, WebSession
 from loyalmail.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed, _
 from loyalmail.security import new_token, sha256_hex
 from loyalmail.settings import get_settings
+
+#: Why a campaign is refused, or a scheduled one held, while the legal footer has gaps.
+LEGAL_FOOTER_INCOMPLETE = INCOMPLETE
+LEGAL_FOOTER_MESSAGES = MESSAGES
 
 _hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown address as slow as for a known one.

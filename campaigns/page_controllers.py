@@ -442,7 +442,12 @@ class CampaignPagesController(Controller):
         problems = [
             {
                 "message": translate(problem.message),
-                "href": "/settings"
+                "field": problem.field,
+                "legal_footer": problem.legal_footer,
+                # The brand's gaps link to their field on the settings page.
+                "href": f"/settings#field-{problem.field}"
+                if problem.legal_footer
+                else "/settings#field-sender_email"
                 if problem.field == "sender_email"
                 else f"/campaigns/{campaign_id}{PROBLEM_STEPS.get(problem.field, '')}",
             }
@@ -456,6 +461,7 @@ class CampaignPagesController(Controller):
             sender=await _sender_of(merchant, campaign.sender_name),
             check=check,
             problems=problems,
+            legal_gaps=any(problem.legal_footer for problem in check.problems),
             recipients=sample,
             quota=await summary_quota(merchant_id, sample.quota_cost if sample else None),
             layout_name=LAYOUTS[campaign.layout].name if campaign.layout in LAYOUTS else "",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from accounts import services as accounts
 from loyalmail.errors import LoyalmailError, _
 from loyalmail.i18n import gettext
 
@@ -188,6 +189,8 @@ API_MESSAGES = (
     _("The request body is not valid JSON."),
     _("The request body is empty."),
     _("The body is larger than 1 MiB."),
+    # What the legal footer still lacks (accounts.legal), and why a send is refused for it.
+    *accounts.LEGAL_FOOTER_MESSAGES,
 )
 
 #: Messages the services fill in before raising them; ``{name}`` parts are values.

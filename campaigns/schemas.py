@@ -137,8 +137,12 @@ class PreviewOut(msgspec.Struct, kw_only=True):
 
 
 class Problem(msgspec.Struct, kw_only=True):
+    #: The campaign's field, or (``legal_footer``) the brand profile's.
     field: str
     message: str
+    #: A gap in the legal footer: fixed in the brand settings (``field`` names the brand's
+    #: field); a campaign cannot be sent until it is filled.
+    legal_footer: bool = False
 
 
 class CheckOut(msgspec.Struct, kw_only=True):

@@ -68,7 +68,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
     from segments.controllers import SegmentApiController
     from segments.page_controllers import SegmentPagesController
     from templates.controllers import MediaApiController, MediaFilesController
-    from tracking.controllers import WebVersionController
+    from tracking.controllers import LinkNotFoundController, WebVersionController
     from tracking.preferences import PreferencesController
     from tracking.report_controllers import ReportApiController, ReportPagesController
     from tracking.unsubscribe import UnsubscribeController
@@ -103,6 +103,7 @@ def route_handlers() -> list[ControllerRouterHandler]:
         MediaApiController,
         MediaFilesController,
         WebVersionController,
+        LinkNotFoundController,
         UnsubscribeController,
         PreferencesController,
         create_static_files_router(path="/static", directories=[ROOT / "loyalmail" / "static"]),
@@ -229,6 +230,7 @@ async def before_every_handler(request: Request) -> None:
 def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Litestar:
     settings = settings or get_settings()
     from loyalmail.i18n import LocaleMiddleware
+    from loyalmail.recipient_pages import HeadAsGet
     from tracking.redirects import TrackingFastPath
 
     template_engine_dirs: list[Path | os.PathLike[Any] | str] = [d for d in PAGE_DIRS if d.is_dir()]
@@ -260,6 +262,7 @@ def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Li
     )
     # In front of the router, not a route middleware: the rate limits cover every /r/ path
     # (a made-up one too), and the pixel and the click are answered before routing.
-    app.asgi_handler = PublicRateLimit(TrackingFastPath(app.asgi_handler))
+    # A HEAD on a recipient page is answered as its GET (loyalmail.recipient_pages).
+    app.asgi_handler = PublicRateLimit(TrackingFastPath(HeadAsGet(app.asgi_handler)))
     document_errors(app)
     return app

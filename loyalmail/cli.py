@@ -257,7 +257,9 @@ def _campaign_call(merchant: str, action: Callable[[int], Awaitable[Any]]) -> An
     try:
         return run(go())
     except LoyalmailError as exc:
-        fail(exc.message)
+        # What is missing, field by field (e.g. the legal footer's gaps in the brand).
+        details = [f"  {name}: {text}" for name, text in exc.fields.items() if text]
+        fail("\n".join([exc.message, *details]))
 
 
 def _print_progress(figures: Any) -> None:

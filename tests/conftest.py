@@ -142,6 +142,14 @@ async def make_merchant(**brand: object) -> MerchantOut:
         "sender_name": f"Shop {n}",
         "time_zone": "Europe/Berlin",
         "currency": "EUR",
+        # A complete legal footer (accounts.legal): without it no campaign may be sent.
+        "street": "Teststraße 1",
+        "postal_code": "10115",
+        "city": "Berlin",
+        "country": "DE",
+        "publisher": f"Shop {n} GmbH",
+        "imprint": f"Shop {n} GmbH · Amtsgericht Berlin HRB {n}",
+        "privacy_policy_url": "https://shop.example/privacy",
     }
     values.update(brand)
     return await accounts.create_merchant(MerchantCreate(**values))  # type: ignore[arg-type]

@@ -72,7 +72,7 @@ class PreferencesController(Controller):
         try:
             return await _page(token)
         except NotFound:
-            return invalid_link(request)
+            return invalid_link(request, await campaigns.link_owner("unsubscribe", token))
 
     @post("/{token:str}/pause", status_code=200)
     async def pause(self, request: Request, token: FromPath[str]) -> Template:
@@ -95,7 +95,7 @@ class PreferencesController(Controller):
                 await record_event(found, "unsubscribe")
             return await _page(token, "paused" if changed else "")
         except NotFound:
-            return invalid_link(request)
+            return invalid_link(request, await campaigns.link_owner("unsubscribe", token))
 
     @post("/{token:str}/leave", status_code=200)
     async def leave(self, request: Request, token: FromPath[str]) -> Template:
@@ -119,4 +119,4 @@ class PreferencesController(Controller):
             notice = "erasure" if erasure else "left"
             return await _page(token, notice if changed else "")
         except NotFound:
-            return invalid_link(request)
+            return invalid_link(request, await campaigns.link_owner("unsubscribe", token))

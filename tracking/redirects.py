@@ -4,7 +4,8 @@ Public: the signed token is the only credential, and it is verified without the 
 An open answers the 1×1 GIF once its event is stored; a click answers 302 to the link the
 campaign registered under that number (campaigns.services.links) once its event is stored:
 never to a URL from the request, so nothing here is an open redirect. A tampered, truncated
-or other-purpose token, or a number the campaign has no link for: 404 and nothing stored.
+or other-purpose token, or a number the campaign has no link for: 404 and nothing stored
+(a click's 404 is the recipient pages' "not valid" page, answered by the app).
 HEAD requests get the same answer and are recorded as machine events (tracking.machines).
 A test send's token (recipient 0) works but records nothing: its messages are untracked.
 
@@ -175,7 +176,10 @@ class TrackingFastPath:
             return
         http = cast(HTTPScope, scope)
         answer = await answer_for(http)
-        if answer is None:
+        if answer is None or (answer is NOT_FOUND and http["path"].startswith(CLICK_PREFIX)):
+            # A click that leads nowhere is a person at a browser: the app answers the page
+            # of an invalid link (tracking.controllers.LinkNotFoundController), in their
+            # language. Nothing was recorded.
             await self.app(scope, receive, send)
             return
         await answer.send(send, head=http["method"] == "HEAD")

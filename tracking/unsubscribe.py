@@ -64,7 +64,7 @@ class UnsubscribeController(Controller):
             found = await campaigns.token_recipient("unsubscribe", token)
             shown = await service.describe_unsubscribe(found.merchant_id, found.customer_id)
         except NotFound:
-            return invalid_link(request)
+            return invalid_link(request, await campaigns.link_owner("unsubscribe", token))
         return recipient_page("unsubscribe.html", shown, token)
 
     @post("/{token:str}", status_code=200)
@@ -80,7 +80,7 @@ class UnsubscribeController(Controller):
                     await record_event(found, "unsubscribe")
             shown = await service.describe_unsubscribe(found.merchant_id, found.customer_id)
         except NotFound:
-            return invalid_link(request)
+            return invalid_link(request, await campaigns.link_owner("unsubscribe", token))
         return recipient_page("unsubscribe_done.html", shown, token)
 
     @post("/{token:str}/undo", status_code=200)
@@ -96,5 +96,5 @@ class UnsubscribeController(Controller):
                     await record_event(found, "resubscribe")
             shown = await service.describe_unsubscribe(found.merchant_id, found.customer_id)
         except NotFound:
-            return invalid_link(request)
+            return invalid_link(request, await campaigns.link_owner("unsubscribe", token))
         return recipient_page("unsubscribe_undone.html", shown, token, outcome=outcome)

@@ -60,7 +60,10 @@ async def _ready_to_send(merchant_id: int, campaign_id: int) -> dict[str, object
         raise Conflict(STATUS_REFUSALS[row["status"]], fields={"status": row["status"]})
     check = await check_campaign(merchant_id, campaign_id)
     if not check.ready:
-        first = check.problems[0].message
+        # A gap in the legal footer is named as such (the scheduler holds the campaign with
+        # this reason); ``fields`` lists every problem, the brand's fields by their names.
+        legal = any(problem.legal_footer for problem in check.problems)
+        first = accounts.LEGAL_FOOTER_INCOMPLETE if legal else check.problems[0].message
         raise ValidationFailed(first, fields={p.field: p.message for p in check.problems})
     found = compiler.problems(saved_content(row))
     if found:

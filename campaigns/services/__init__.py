@@ -13,6 +13,7 @@ from campaigns.services.drafts import (
 from campaigns.services.links import campaign_links, link_url
 from campaigns.services.previews import (
     compile_for,
+    link_owner,
     preview_campaign,
     recipient_from_row,
     render_for,
@@ -45,6 +46,7 @@ __all__ = [
     "sample_recipient",
     "campaign_links",
     "frozen_customer",
+    "link_owner",
     "link_url",
     "sent_at",
     "sent_times",

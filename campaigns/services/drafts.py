@@ -278,7 +278,8 @@ async def delete_campaign(merchant_id: int, campaign_id: int) -> None:
 
 async def check_campaign(merchant_id: int, campaign_id: int) -> CheckOut:
     """What still stops the campaign from being sent (the summary step lists it)."""
-    campaign = await get_campaign(merchant_id, campaign_id)
+    merchant = await accounts.get_merchant(merchant_id)
+    campaign = await _out(await campaign_row(merchant_id, campaign_id), merchant)
     problems: list[Problem] = []
     if not campaign.subject.strip():
         problems.append(Problem(field="subject", message=_("The campaign has no subject.")))
@@ -293,4 +294,9 @@ async def check_campaign(merchant_id: int, campaign_id: int) -> CheckOut:
         )
     if not campaign.blocks:
         problems.append(Problem(field="blocks", message=_("The newsletter has no content.")))
+    # The brand's fields, named as the brand settings (and PUT /api/brand) name them.
+    problems += [
+        Problem(field=legal.field, message=legal.message, legal_footer=True)
+        for legal in accounts.legal_footer_problems(merchant)
+    ]
     return CheckOut(ready=not problems, problems=problems)

@@ -13,9 +13,9 @@ from accounts.schemas import MerchantOut
 from campaigns.personalise import Personaliser
 from campaigns.schemas import ContentDraft, PreviewOut, PreviewRequest
 from campaigns.services.drafts import blocks_of, brand_frame, campaign_row
-from campaigns.services.recipients import token_recipient
+from campaigns.services.recipients import frozen_customer, token_recipient
 from customers.services.customers import currency_exponent, customer_row
-from loyalmail.errors import _
+from loyalmail.errors import NotFound, _
 from loyalmail.i18n import recipient_locale
 from loyalmail.settings import get_settings
 from segments import services as segments
@@ -23,6 +23,7 @@ from segments.schemas import Member
 from templates import compiler, personal
 from templates.compiler import Content, RenderFailed
 from templates.message import CompiledMessage, RenderedMessage
+from tracking import tokens
 
 # --- rendering -------------------------------------------------------------------------------
 
@@ -155,3 +156,25 @@ async def web_version(token: str) -> tuple[str, str]:
         merchant, found.campaign_id, content, found.recipient_id, recipient
     )
     return rendered.html, language
+
+
+async def link_owner(purpose: tokens.Purpose, token: str) -> tuple[str, MerchantOut] | None:
+    """Whom a recipient link that leads nowhere (its campaign, recipient or link is gone, or
+    its link number is unknown) still names: the recipient's language ("" when the recipient
+    is unknown) and the shop, for the page that says the link is not valid. None for a token
+    that is tampered with or made for another purpose: it names nobody."""
+    data = tokens.read(purpose, token)
+    if data is None:
+        return None
+    try:
+        merchant = await accounts.get_merchant(data.merchant_id)
+    except NotFound:
+        return None
+    if data.recipient_id == 0:  # a test send: the shop's own language
+        return merchant.default_locale, merchant
+    try:
+        customer_id = await frozen_customer(data.merchant_id, data.campaign_id, data.recipient_id)
+        row = await customer_row(data.merchant_id, customer_id)
+    except NotFound:
+        return "", merchant
+    return recipient_locale(str(row["locale"] or ""), merchant.default_locale), merchant

@@ -26,7 +26,7 @@ class OptinController(Controller):
         try:
             return recipient_page("optin.html", await consent.describe_optin(token), token)
         except NotFound:
-            return invalid_link(request)
+            return invalid_link(request, await consent.optin_link_owner(token))
 
     @post("/{token:str}", status_code=200)
     async def confirm(self, request: Request, token: FromPath[str]) -> Template:
@@ -37,4 +37,4 @@ class OptinController(Controller):
             )
             return recipient_page("optin_done.html", await consent.describe_optin(token), token)
         except NotFound:
-            return invalid_link(request)
+            return invalid_link(request, await consent.optin_link_owner(token))

@@ -9,7 +9,8 @@ Double opt-in, step by step:
    ``pending``, logs "requested" and queues the actor ``send_optin_email(customer_id)``.
 2. The actor calls :func:`send_optin_message`: the e-mail in the customer's language (their
    locale, else the merchant's default), from the merchant's sender, with a signed link to
-   ``/r/optin/<token>``. Running it twice for one request sends once.
+   ``/r/optin/<token>`` (:mod:`.optin_links`: no address inside) and the shop's legal footer
+   (:mod:`.customer_mail`). Running it twice for one request sends once.
 3. ``GET /r/optin/<token>`` only shows a page with a button (mail scanners follow links);
    the button's POST calls :func:`confirm_optin`: ``verified``, subscribed, "confirmed" logged
    with time, IP, user agent and wording version, and a suppression of the address lifted —
@@ -39,6 +40,7 @@ from customers.schemas import (
     CustomerOut,
     wire_address,
 )
+from customers.services.customer_mail import MAIL_POLICY, legal_footer
 from customers.services.customers import (
     OPTIN_WORDING_VERSION,
     _insert_consent,
@@ -49,19 +51,21 @@ from customers.services.customers import (
     now,
     transaction,
 )
+from customers.services.optin_links import (
+    OPTIN_MAX_AGE_SECONDS,
+    OPTIN_PURPOSE,
+    optin_link_owner,
+    optin_url,
+    row_for_token,
+)
 from customers.services.suppression import lift, suppress
 from customers.services.transactional import send_to_customer
 from customers.tables import ConsentEvent, Customer
-from loyalmail.errors import Conflict, NotFound, ValidationFailed, _
+from loyalmail.errors import Conflict, ValidationFailed, _
 from loyalmail.i18n import email_gettext, recipient_locale
-from loyalmail.security import load_signed, signer
 from loyalmail.settings import get_settings
 
 log = logging.getLogger("loyalmail.customers")
-
-OPTIN_PURPOSE = "optin"
-#: A confirmation link works this long; afterwards the marketer resends.
-OPTIN_MAX_AGE_SECONDS = 30 * 24 * 3600
 
 
 # --- the log -----------------------------------------------------------------------------
@@ -151,42 +155,6 @@ async def request_optin(
     )
 
 
-def optin_url(merchant_id: int, customer_id: int, email_normalized: str) -> str:
-    """The signed confirmation link. It names the address, so it stops working when the
-    customer's address changes; it expires after :data:`OPTIN_MAX_AGE_SECONDS`."""
-    token = signer(OPTIN_PURPOSE).dumps([merchant_id, customer_id, email_normalized])
-    return f"{get_settings().base_url.rstrip('/')}/r/optin/{token}"
-
-
-def _token_claims(token: str) -> tuple[int, int, str]:
-    claims = load_signed(OPTIN_PURPOSE, token, OPTIN_MAX_AGE_SECONDS)
-    if (
-        not isinstance(claims, list)
-        or len(claims) != 3
-        or not isinstance(claims[0], int)
-        or not isinstance(claims[1], int)
-        or not isinstance(claims[2], str)
-    ):
-        raise NotFound(_("This confirmation link is not valid."))
-    return claims[0], claims[1], claims[2]
-
-
-async def _row_for_token(token: str) -> dict[str, Any]:
-    merchant_id, customer_id, key = _token_claims(token)
-    row = (
-        await Customer.select()
-        .where(
-            (Customer.id == customer_id)
-            & (Customer.merchant == merchant_id)
-            & (Customer.email_normalized == key)
-        )
-        .first()
-    )
-    if row is None:
-        raise NotFound(_("This confirmation link is not valid."))
-    return row
-
-
 # --- the page ----------------------------------------------------------------------------
 
 
@@ -219,7 +187,7 @@ def _optin_page(row: dict[str, Any], merchant: MerchantOut) -> OptinPage:
 
 async def describe_optin(token: str) -> OptinPage:
     """For ``GET /r/optin/<token>``: reads only, never confirms. NotFound for a bad token."""
-    row = await _row_for_token(token)
+    row = await row_for_token(token)
     return _optin_page(row, await accounts.get_merchant(int(row["merchant"])))
 
 
@@ -227,7 +195,7 @@ async def confirm_optin(token: str, *, ip: str = "", user_agent: str = "") -> Cu
     """Confirm the address the token names. Idempotent: a second confirmation changes nothing
     and logs nothing. Re-subscribes an unsubscribed customer (logged as "resubscribed": that
     is what this confirmation did); otherwise the event is "confirmed"."""
-    row = await _row_for_token(token)
+    row = await row_for_token(token)
     merchant = await accounts.get_merchant(int(row["merchant"]))
     merchant_id, customer_id = merchant.id, int(row["id"])
     async with transaction():
@@ -316,8 +284,14 @@ def build_optin_email(row: dict[str, Any], merchant: MerchantOut) -> EmailMessag
     message["Message-ID"] = make_msgid("optin", domain=sender_address.rpartition("@")[2] or None)
     message["Auto-Submitted"] = "auto-generated"
     message["Content-Language"] = locale
+    # The parts are encoded to the policy's line length: RFC 2045's 76 characters.
+    message.policy = MAIL_POLICY
+    footer = legal_footer(merchant, locale)
     message.set_content(
-        "\n\n".join([greeting, intro, ask, f"{button}:\n{link}", ignore, f"— {shop}"]) + "\n"
+        "\n\n".join(
+            [greeting, intro, ask, f"{button}:\n{link}", ignore, f"— {shop}", footer.text()]
+        )
+        + "\n"
     )
     color = html.escape(merchant.brand_color or "#1f6feb")
     e = html.escape
@@ -342,6 +316,7 @@ padding:12px 22px;border-radius:6px;text-decoration:none;display:inline-block">{
 <a href="{e(link)}" style="color:#555;word-break:break-all">{e(link)}</a></p>
 <p style="font-size:13px;color:#555">{e(ignore)}</p>
 <p style="font-size:13px;color:#555">— {e(shop)}</p>
+{footer.html()}
 </div></body></html>
 """,
         subtype="html",
@@ -389,12 +364,15 @@ async def send_optin_message(customer_id: int) -> bool:
 
 
 __all__ = [
+    "OPTIN_MAX_AGE_SECONDS",
+    "OPTIN_PURPOSE",
     "OPTIN_WORDING_VERSION",
     "OptinPage",
     "build_optin_email",
     "confirm_optin",
     "describe_optin",
     "list_consent",
+    "optin_link_owner",
     "optin_url",
     "record_consent",
     "request_optin",

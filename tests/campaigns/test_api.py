@@ -27,6 +27,7 @@ async def branded(merchant: MerchantOut) -> MerchantOut:
         street="Hauptstraße 1",
         postal_code="10115",
         city="Berlin",
+        country="DE",
         opening_hours="Mo–Fr 9–18",
         imprint="Shop GmbH, HRB 12345",
         publisher="Anna Editor",

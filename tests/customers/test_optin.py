@@ -199,3 +199,188 @@ async def test_an_address_that_does_not_exist_is_suppressed_not_retried(
     assert await is_suppressed(merchant.id, "nobody@example.com")
     row = await Customer.select().where(Customer.id == c.id).first()
     assert row is not None and row["optin_sent_at"] is None
+
+
+# --- issue 20: the token reveals nothing, the footer, the line length ----------------------
+
+
+def _payload(url: str) -> bytes:
+    """The readable part of a confirmation link's token (itsdangerous: base64 JSON)."""
+    import base64
+
+    token = urlparse(url).path.rsplit("/", 1)[1]
+    encoded = token.split(".")[0]
+    return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+
+
+async def test_the_confirmation_token_reveals_no_address(
+    client: Any, merchant: MerchantOut, smtp: Path
+) -> None:
+    """Failed before: the token was [merchant, customer, "hidden.person@example.com"]."""
+    c = await customers.create_customer(
+        merchant.id, CustomerCreate(email="Hidden.Person@example.com", send_optin=False)
+    )
+    await Customer.update({Customer.email_status: "pending"}).where(Customer.id == c.id)
+    url = consent.optin_url(merchant.id, c.id, "hidden.person@example.com")
+    payload = _payload(url)
+    assert b"@" not in payload and b"hidden" not in payload.lower(), payload
+    assert b"example" not in payload
+    path = urlparse(url).path
+    assert (await client.get(path)).status_code == 200
+    # The address changed since: the link no longer confirms anything.
+    await customers.update_customer(merchant.id, c.id, CustomerUpdate(email="new@example.com"))
+    assert (await client.post(path)).status_code == 404
+    row = await Customer.select().where(Customer.id == c.id).first()
+    assert row is not None and row["email_status"] == "pending"
+
+
+async def test_links_of_the_old_format_work_until_they_expire(
+    client: Any, merchant: MerchantOut, smtp: Path, monkeypatch: Any
+) -> None:
+    import time
+
+    from loyalmail.security import signer
+
+    c = await customers.create_customer(
+        merchant.id, CustomerCreate(email="old@example.com", send_optin=False)
+    )
+    await Customer.update({Customer.email_status: "pending"}).where(Customer.id == c.id)
+    claims = [merchant.id, c.id, "old@example.com"]
+    sent_before = signer(consent.OPTIN_PURPOSE).dumps(claims)
+    with monkeypatch.context() as patch:
+        past = time.time() - consent.OPTIN_MAX_AGE_SECONDS - 60
+        patch.setattr(time, "time", lambda: past)
+        expired = signer(consent.OPTIN_PURPOSE).dumps(claims)
+    stale = signer(consent.OPTIN_PURPOSE).dumps([merchant.id, c.id, "previous@example.com"])
+    for token in (expired, stale):
+        refused = await client.post(f"/r/optin/{token}")
+        assert refused.status_code == 404
+    assert (await client.get(f"/r/optin/{sent_before}")).status_code == 200
+    done = await client.post(f"/r/optin/{sent_before}")
+    assert done.status_code == 200
+    row = await Customer.select().where(Customer.id == c.id).first()
+    assert row is not None and row["email_status"] == "verified"
+
+    # Today's tokens expire the same way.
+    d = await customers.create_customer(
+        merchant.id, CustomerCreate(email="later@example.com", send_optin=False)
+    )
+    with monkeypatch.context() as patch:
+        past = time.time() - consent.OPTIN_MAX_AGE_SECONDS - 60
+        patch.setattr(time, "time", lambda: past)
+        late = consent.optin_url(merchant.id, d.id, "later@example.com")
+    assert (await client.get(urlparse(late).path)).status_code == 404
+
+
+FOOTER_LABELS = {
+    "en": ("Publisher", "Privacy policy"),
+    "de": ("Herausgeber", "Datenschutzerklärung"),
+    "fr": None,
+    "nb": None,
+    "fi": None,
+    "sr": None,
+}
+
+
+async def test_the_optin_mail_carries_the_legal_footer_in_every_language(db: object) -> None:
+    """Failed before: the opt-in mail had no address, imprint or privacy link."""
+    from loyalmail.i18n import email_gettext
+
+    shop = await make_merchant(
+        street="Oranienstraße 42",
+        postal_code="10999",
+        city="Berlin",
+        country="DE",
+        publisher="Nordlicht Kaffeerösterei GmbH",
+        imprint="Amtsgericht Charlottenburg HRB 123456 B",
+        privacy_policy_url="https://nordlicht.example/datenschutz",
+    )
+    for locale in RECIPIENT_LOCALES:
+        c = await customers.create_customer(
+            shop.id,
+            CustomerCreate(email=f"footer.{locale}@example.com", locale=locale, send_optin=False),
+        )
+        row = await Customer.select().where(Customer.id == c.id).first()
+        assert row is not None
+        message = consent.build_optin_email(row, shop)
+        publisher = email_gettext(locale, "Publisher")
+        privacy = email_gettext(locale, "Privacy policy")
+        if FOOTER_LABELS[locale]:
+            assert (publisher, privacy) == FOOTER_LABELS[locale]
+        text = message.get_body(preferencelist=("plain",))
+        html = message.get_body(preferencelist=("html",))
+        assert text is not None and html is not None
+        plain, markup = text.get_content(), html.get_content()
+        for wanted in (
+            "Oranienstraße 42, 10999 Berlin",
+            "Amtsgericht Charlottenburg HRB 123456 B",
+            f"{publisher}: Nordlicht Kaffeerösterei GmbH",
+            f"{privacy}: https://nordlicht.example/datenschutz",
+        ):
+            assert wanted in plain, (locale, wanted)
+        assert 'href="https://nordlicht.example/datenschutz"' in markup, locale
+        assert f">{privacy}</a>" in markup.replace("&#x27;", "'"), locale
+        assert "Amtsgericht Charlottenburg HRB 123456 B" in markup
+
+
+LONG_TEXTS = {
+    "en": "Wonderful Long-Named Coffee Roasters of the Northern Lights and Fjords",
+    "de": "Nordlicht Kaffeerösterei und Konditorei Müller-Lüdenscheidt Größenwahn",
+    "fr": "Torréfacteurs Crème Brûlée Château Élysée Ça Déjà Été Là Garçon",
+    "nb": "Fjordbakeriet Ærlig Øl og Åpen Kaffebrenneri på Tromsø Bryggeriet",
+    "fi": "Pohjoisen Revontulien Kahvipaahtimo Ääkköset Öljy Hyvää Päivää",
+    "sr": "Đurđevdanska Pržionica Kafe Čačak Šabac Žabalj Ćuprija Džamija",
+}
+
+
+async def test_every_line_of_the_optin_mail_over_smtp_fits_rfc_2045(
+    merchant: MerchantOut, smtp: Path
+) -> None:
+    """Failed before: quoted-printable lines of 78 characters (the default policy's)."""
+    from email import message_from_bytes
+    from email.policy import default
+
+    from tests.smtp import raw_mails
+
+    shop = await make_merchant(
+        name=" ".join(LONG_TEXTS.values())[:190],
+        sender_name="Nordlicht Kaffeerösterei – Neuigkeiten",
+        imprint=" · ".join(LONG_TEXTS.values()),
+        publisher=LONG_TEXTS["de"],
+    )
+    addresses = []
+    for locale, long_text in LONG_TEXTS.items():
+        address = f"lines.{locale}.{shop.slug}@example.com"
+        first, _space, last = long_text.partition(" ")
+        c = await customers.create_customer(
+            shop.id,
+            CustomerCreate(
+                email=address, locale=locale, first_name=first, last_name=last, send_optin=False
+            ),
+        )
+        await Customer.update({Customer.email_status: "pending"}).where(Customer.id == c.id)
+        assert await consent.send_optin_message(c.id)
+        addresses.append(address)
+    raws = [raw for raw in await _wait_raw(smtp, len(addresses), raw_mails)]
+    mine = [raw for raw in raws if any(a.encode() in raw for a in addresses)]
+    assert len(mine) == len(addresses)
+    for raw in mine:
+        head, _blank, body = raw.partition(b"\r\n\r\n")
+        # RFC 5322: header lines at most 78 characters; RFC 2045: body lines at most 76.
+        assert all(len(line) <= 78 for line in head.split(b"\r\n")), head
+        too_long = [line for line in body.split(b"\r\n") if len(line) > 76]
+        assert not too_long, too_long[:3]
+        parsed = message_from_bytes(raw, policy=default)
+        encodings = {part.get("Content-Transfer-Encoding") for part in parsed.walk()}
+        assert encodings & {"quoted-printable", "base64"}, encodings
+
+
+async def _wait_raw(outbox: Path, count: int, read: Any) -> list[bytes]:
+    import asyncio
+
+    async with asyncio.timeout(20):
+        while True:
+            found = await asyncio.to_thread(read, outbox)
+            if len(found) >= count:
+                return list(found)
+            await asyncio.sleep(0.05)

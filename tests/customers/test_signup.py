@@ -269,10 +269,10 @@ async def test_the_page_is_locked_down_unindexed_and_without_referrer(
     csp = answer.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "form-action 'self'" in csp
     assert "frame-ancestors 'none'" in csp and "script-src" not in csp
-    assert answer.headers["x-robots-tag"] == "noindex"
+    assert answer.headers["x-robots-tag"] == "noindex, nofollow"
     assert answer.headers["referrer-policy"] == "no-referrer"
-    assert answer.headers["cache-control"] == "no-store"
-    assert '<meta name="robots" content="noindex">' in answer.text
+    assert answer.headers["cache-control"] == "private, no-store"
+    assert '<meta name="robots" content="noindex, nofollow">' in answer.text
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in answer.text
     assert "<script" not in answer.text
 
@@ -373,9 +373,13 @@ async def test_the_marketer_gets_the_address_the_qr_code_and_a_print_view(
     client: Any, owner: UserOut
 ) -> None:
     from accounts import services as accounts
+    from accounts.schemas import Brand
     from loyalmail.settings import get_settings
 
-    merchant = await accounts.get_merchant(owner.merchant_id)
+    shop = await accounts.get_merchant(owner.merchant_id)
+    values = {name: getattr(shop, name) for name in Brand.__struct_fields__}
+    # The test shop's profile is complete; this one has no privacy-policy link yet.
+    merchant = await accounts.update_brand(shop.id, Brand(**{**values, "privacy_policy_url": ""}))
     assert (await client.get("/customers/signup-qr.svg")).status_code in (302, 303, 401)
     await login(client, owner)
     url = f"{get_settings().base_url}/r/signup/{merchant.slug}"
@@ -388,7 +392,7 @@ async def test_the_marketer_gets_the_address_the_qr_code_and_a_print_view(
     assert f">{url}</a>" in shown.text and f"{url}?src=qr" in shown.text
     inline = re.search(r"<svg.*?</svg>", shown.text, re.S)
     assert inline is not None and dark_modules(inline.group(0)) == expected_modules(f"{url}?src=qr")
-    assert "no privacy-policy link yet" in shown.text  # the test shop has none
+    assert "no privacy-policy link yet" in shown.text
 
     download = await client.get("/customers/signup-qr.svg")
     assert download.status_code == 200

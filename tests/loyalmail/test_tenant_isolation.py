@@ -47,6 +47,7 @@ OUT_OF_SCOPE = {
     "/r/optin/{token:str}": "recipient page: the signed token names merchant and customer",
     "/r/signup/{slug:str}": "public sign-up page of the merchant the slug names",
     "/r/view/{token:str}": "recipient page: the signed token names merchant and recipient",
+    "/r/c/{rest:path}": "the 404 page of a click that leads nowhere (tests/tracking)",
     "/r/unsubscribe/{token:str}": "recipient page: signed token (tests/tracking)",
     "/r/unsubscribe/{token:str}/undo": "recipient page: signed token (tests/tracking)",
     "/r/preferences/{token:str}": "recipient page: signed token (tests/tracking)",

@@ -43,9 +43,9 @@ async def test_get_shows_the_choices_in_the_recipients_language_and_changes_noth
     assert f'action="{prefs(sent)}/pause"' in page.text
     assert f'action="{prefs(sent)}/leave"' in page.text
     assert f'action="{prefs(sent)}/erase"' in page.text
-    assert '<meta name="robots" content="noindex">' in page.text
+    assert '<meta name="robots" content="noindex, nofollow">' in page.text
     assert "default-src 'none'" in page.headers["content-security-policy"]
-    assert page.headers["x-robots-tag"] == "noindex"
+    assert page.headers["x-robots-tag"] == "noindex, nofollow"
     assert (await customer_of(sent))["subscribed"] is True
     assert await consent_log(sent) == []
     # The unsubscribe page leads here.

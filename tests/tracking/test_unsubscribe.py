@@ -117,11 +117,11 @@ async def test_get_shows_the_button_in_the_recipients_language_and_changes_nothi
     assert "Vom Newsletter abmelden" in page.text and ">Abmelden</button>" in page.text
     assert f'action="{link(sent)}"' in page.text and 'method="post"' in page.text
     assert 'name="List-Unsubscribe" value="One-Click"' in page.text
-    assert '<meta name="robots" content="noindex">' in page.text
+    assert '<meta name="robots" content="noindex, nofollow">' in page.text
     csp = page.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src" not in csp and "form-action 'self'" in csp
     assert page.headers["referrer-policy"] == "no-referrer"
-    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["cache-control"] == "private, no-store"
     assert (await customer_of(sent))["subscribed"] is True
     assert await consent_log(sent) == []
 
