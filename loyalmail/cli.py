@@ -309,7 +309,8 @@ def _watch(merchant: str, campaign_id: int) -> Any:
 
 def _embedded_worker_if_needed() -> bool:
     """Without Redis no other process takes this one's jobs: start worker threads here, and
-    say so (True)."""
+    say so (True). Called once the send was accepted: the in-process queue keeps the jobs
+    until then, and a refusal must not leave worker threads that keep the process alive."""
     from loyalmail.broker import start_embedded_worker
 
     if get_settings().redis_url:
@@ -329,9 +330,9 @@ def campaign_send(
     workers. Without Redis, this process does the sending and waits."""
     from campaigns.sending.dispatch import send_now
 
-    embedded = _embedded_worker_if_needed()
     figures = _campaign_call(merchant, lambda shop: send_now(shop, campaign_id))
     _print_progress(figures)
+    embedded = _embedded_worker_if_needed()
     if wait or embedded:
         _print_progress(_watch(merchant, campaign_id))
 
@@ -371,8 +372,8 @@ def campaign_resume(
     """Resume a paused send."""
     from campaigns.sending.control import resume
 
-    embedded = _embedded_worker_if_needed()
     _print_progress(_campaign_call(merchant, lambda shop: resume(shop, campaign_id)))
+    embedded = _embedded_worker_if_needed()
     if wait or embedded:
         _print_progress(_watch(merchant, campaign_id))
 
@@ -600,12 +601,26 @@ def demo(
     smtp_port: Annotated[
         int, typer.Option(help="The SMTP catcher's port; a free one is picked if it is taken")
     ] = 8025,
+    inbound_port: Annotated[
+        int,
+        typer.Option(
+            help="The inbound mail server's port (mailed unsubscribes, bounces); a free one"
+            " is picked if it is taken"
+        ),
+    ] = 2525,
 ) -> None:
     """Migrate, seed a demo shop and run everything on this machine (SQLite, SMTP catcher)."""
     from loyalmail.demo import DemoStartFailed, run_demo
 
     try:
-        run_demo(host=host, port=port, data_dir=data_dir, customers=customers, smtp_port=smtp_port)
+        run_demo(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            customers=customers,
+            smtp_port=smtp_port,
+            inbound_port=inbound_port,
+        )
     except DemoStartFailed as exc:
         fail(str(exc))
 

@@ -194,13 +194,14 @@ def run_demo(
     data_dir: Path,
     customers: int,
     smtp_port: int = DEFAULT_SMTP_PORT,
+    inbound_port: int = DEFAULT_INBOUND_PORT,
 ) -> None:
     """Run until Ctrl-C or SIGTERM; then stop the server, the worker and the catcher."""
     # Until uvicorn takes over the signals, SIGTERM stops seeding the way Ctrl-C does.
     signal.signal(signal.SIGTERM, _interrupt)
     started: list[Any] = []
     try:
-        _run(host, port, data_dir.resolve(), customers, smtp_port, started)
+        _run(host, port, data_dir.resolve(), customers, smtp_port, inbound_port, started)
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr, flush=True)
     finally:
@@ -212,13 +213,18 @@ def run_demo(
 
 
 def _run(
-    host: str, port: int, data_dir: Path, customers: int, smtp_port: int, started: list[Any]
+    host: str,
+    port: int,
+    data_dir: Path,
+    customers: int,
+    smtp_port: int,
+    inbound_port: int,
+    started: list[Any],
 ) -> None:
     if not port_is_free(host, port):
         raise DemoStartFailed(f"Port {port} on {host} is in use: pick another with --port.")
     if not port_is_free("127.0.0.1", smtp_port):
         smtp_port = free_port()
-    inbound_port = DEFAULT_INBOUND_PORT
     if not port_is_free("127.0.0.1", inbound_port):
         inbound_port = free_port()
     try:

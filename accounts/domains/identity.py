@@ -79,6 +79,16 @@ def _own_domain(merchant: MerchantOut) -> str:
         return ""
 
 
+async def from_of(merchant: MerchantOut, display_name: str = "") -> tuple[str, str]:
+    """The From display name and address a message of the merchant will have (what a
+    preview shows), without reading any key."""
+    name = display_name or merchant.sender_name or merchant.name
+    domain = _own_domain(merchant)
+    if domain and await active_key(merchant.id, domain) is not None:
+        return name, merchant.sender_email
+    return name, get_settings().effective_fallback_from
+
+
 async def sending_identity(merchant: MerchantOut, display_name: str = "") -> SendingIdentity:
     name = display_name or merchant.sender_name or merchant.name
     reply_to = merchant.contact_email or merchant.sender_email

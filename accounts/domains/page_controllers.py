@@ -100,8 +100,10 @@ class SendingDomainPagesController(Controller):
     @post("/{domain_id:int}/check", status_code=303)
     async def check(self, request: Request, domain_id: FromPath[int]) -> Redirect:
         require_owner(request)
-        await domains.check_domain(principal_of(request).merchant_id, domain_id)
-        return Redirect(f"/settings/domains/{domain_id}?notice=checked", status_code=303)
+        checked = await domains.check_domain(principal_of(request).merchant_id, domain_id)
+        # The notice says the outcome; the records below say why.
+        notice = "verified" if checked.status == "verified" else "checked"
+        return Redirect(f"/settings/domains/{domain_id}?notice={notice}", status_code=303)
 
     @post("/{domain_id:int}/rotate", status_code=303)
     async def rotate(self, request: Request, domain_id: FromPath[int]) -> Any:

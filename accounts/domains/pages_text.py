@@ -6,7 +6,8 @@ from loyalmail.errors import _
 
 NOTICES = {
     "added": _("The domain was added. Publish the records below, then check them."),
-    "checked": _("The records were checked."),
+    "checked": _("Checked: the domain is not verified yet. See below what is missing."),
+    "verified": _("The records were checked: the domain is verified."),
     "rotated": _("A new key was made. Publish its record; signing switches once it is found."),
     "removed": _("The domain was removed."),
 }

@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from accounts import domains
 from accounts import services as accounts
 from accounts.schemas import MerchantOut
 from campaigns.personalise import Personaliser
@@ -113,7 +114,8 @@ async def preview_campaign(
     # Recipient 0 in the links: a preview is nobody's message (its "view in browser" link
     # shows the sample person; only a sent message's links name a recipient row).
     rendered, language = render_for(merchant, campaign_id, content, 0, recipient)
-    sender_name = row["sender_name"] or merchant.sender_name or merchant.name
+    # Who it will really be from: the shop's own address only once its domain is verified.
+    sender_name, sender_address = await domains.from_of(merchant, row["sender_name"])
     return PreviewOut(
         subject=rendered.subject,
         preheader=rendered.preheader,
@@ -121,7 +123,7 @@ async def preview_campaign(
         text=rendered.text,
         language=language,
         customer=member,
-        sender=f"{sender_name} <{merchant.sender_email}>" if merchant.sender_email else sender_name,
+        sender=f"{sender_name} <{sender_address}>",
     )
 
 

@@ -186,3 +186,19 @@ async def test_a_key_that_cannot_be_read_pauses_the_send_and_sends_nothing(
     assert row[0]["status"] == "paused"
     assert "cannot be read" in row[0]["status_reason"]
     assert await asyncio.to_thread(arrived, smtp, address) == []
+
+
+async def test_the_preview_shows_the_from_the_message_will_have(
+    merchant: MerchantOut, zone: Zone
+) -> None:
+    from campaigns.schemas import PreviewRequest
+    from campaigns.services import preview_campaign
+
+    own = await a_verified_shop(zone)
+    other = await _rebrand(merchant, f"post@{merchant.slug}-unverified.example")
+    for shop, address in ((own, own.sender_email), (other, FALLBACK)):
+        campaign = await create_campaign(
+            shop.id, CampaignCreate(name="Preview", subject="Hi", layout="offer")
+        )
+        shown = await preview_campaign(shop.id, campaign.id, PreviewRequest())
+        assert shown.sender.endswith(f"<{address}>"), shown.sender

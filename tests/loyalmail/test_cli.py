@@ -72,6 +72,20 @@ def test_console_script_sets_up_a_shop_from_scratch(tmp_path: Path) -> None:
     assert token.returncode == 0, token.stderr
     assert token.stdout.strip().startswith("lm_")
 
+    # Without Redis a refused send exits at once: it used to start its worker threads first,
+    # which then kept the process alive for ever (a timeout here).
+    refused = loyalmail(data, "campaign", "send", "999", "--merchant", "nordlicht")
+    assert refused.returncode == 1 and "Campaign not found." in refused.stderr
+
+    domain = loyalmail(data, "domain", "add", "--merchant", "nordlicht", "Nordlicht.example")
+    assert domain.returncode == 0, domain.stderr
+    assert (
+        "._domainkey.nordlicht.example" in domain.stdout and "v=DKIM1; k=rsa; p=" in domain.stdout
+    )
+    no_domain = loyalmail(data, "domain", "add", "--merchant", "nordlicht", "https://x")
+    assert no_domain.returncode == 1 and "Enter a domain name" in no_domain.stderr
+    assert "Traceback" not in no_domain.stderr
+
 
 def test_a_bad_setting_stops_the_command_with_its_name(tmp_path: Path) -> None:
     result = loyalmail(tmp_path / "data", "migrate", LOYALMAIL_SMTP_PORT="twenty-five")
