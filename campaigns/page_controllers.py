@@ -61,7 +61,7 @@ from campaigns.services.drafts import EDITABLE
 from loyalmail.auth import principal_of
 from loyalmail.errors import LoyalmailError, NotFound, QuotaExceeded, ValidationFailed, _
 from loyalmail.i18n import babel_locale, gettext
-from loyalmail.pages_controller import convert_form, is_htmx, page, partial
+from loyalmail.pages_controller import convert_form, id_in_field, is_htmx, page, partial
 from quota.pages_context import summary_quota
 from quota.pages_text import estimate_sentence
 from quota.schemas import SendEstimate
@@ -398,7 +398,7 @@ class CampaignPagesController(Controller):
         form = await request.form()
         addresses = [str(a) for a in form.getall("address", [])]
         wanted = str(form.get("customer", ""))
-        customer_id = int(wanted) if wanted.isdigit() and len(wanted) < 12 else None
+        customer_id = id_in_field(wanted)
         try:
             if not 1 <= len(addresses) <= MAX_ADDRESSES:
                 raise ValidationFailed(_("Choose who gets the test: one to five addresses."))

@@ -16,6 +16,7 @@ from campaigns.schemas import Audience, CampaignOut, PreviewRequest
 from customers.services import customers
 from loyalmail.errors import LoyalmailError, NotFound
 from loyalmail.i18n import RECIPIENT_LOCALES, gettext, language_name
+from loyalmail.pages_controller import id_in_field
 from segments import services as segments
 from segments.predefined import PREDEFINED
 from segments.schemas import Preview
@@ -54,7 +55,7 @@ def audience_from(choice: str) -> Audience | None:
     kind, _colon, value = choice.partition(":")
     if kind == "predefined" and value in PREDEFINED:
         return msgspec.convert({"predefined": value}, Audience)
-    if kind == "segment" and value.isdigit() and len(value) < 12:
+    if kind == "segment" and id_in_field(value) is not None:
         return Audience(segment_id=int(value))
     return None
 
@@ -111,7 +112,7 @@ async def preview_context(
     language the query asks for, so the chooser works as a plain GET form."""
     people = await _people(merchant.id, sample)
     wanted = request.query_params.get("customer", "")
-    customer_id = int(wanted) if wanted.isdigit() and len(wanted) < 12 else None
+    customer_id = id_in_field(wanted)
     language = request.query_params.get("language", "")
     if language not in RECIPIENT_LOCALES:
         language = merchant.default_locale

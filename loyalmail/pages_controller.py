@@ -143,6 +143,14 @@ def convert_form(values: dict[str, Any], into: type[T]) -> tuple[T | None, dict[
     return None, errors or {"__all__": gettext(_("This value is not valid."))}
 
 
+def id_in_field(text: str, digits: int = 11) -> int | None:
+    """A number typed into a query or form field, or None. ASCII digits only: str.isdigit()
+    is also true of "²" (which int() refuses: a 5xx) and of "١" (which int() reads as 1)."""
+    if text.isascii() and text.isdigit() and len(text) <= digits:
+        return int(text)
+    return None
+
+
 def is_htmx(request: Request) -> bool:
     return bool(request.headers.get("hx-request")) and not request.headers.get("hx-boosted")
 

@@ -22,6 +22,7 @@ from campaigns import services as campaigns
 from customers.services import preferences as service
 from loyalmail.auth import FORM_TYPES
 from loyalmail.errors import NotFound
+from loyalmail.pages_controller import id_in_field
 from loyalmail.recipient_pages import PUBLIC_PAGE_HEADERS, invalid_link, recipient_page
 from tracking.unsubscribe import client_of, record_event
 
@@ -79,7 +80,7 @@ class PreferencesController(Controller):
         try:
             found = await campaigns.token_recipient("unsubscribe", token)
             chosen = (await _form(request)).get("months", "")
-            months = int(chosen) if chosen.isdigit() else 0
+            months = id_in_field(chosen, digits=3) or 0
             if months not in service.PAUSE_MONTHS:
                 return await _page(token, "choose_pause", status_code=400)
             if found.customer_id is None:

@@ -134,7 +134,9 @@ async def open_answer(visit: Visit, name: str) -> Answer:
 
 async def click_answer(visit: Visit, token: str, number: str) -> Answer:
     data = tokens.read("click", token)
-    if data is None or not number.isdigit() or len(number) > 6:
+    # ASCII digits only: str.isdigit() is also true of "²" (which int() refuses: a 5xx) and
+    # of "١" or "１" (which int() reads as 1: another spelling of link 1).
+    if data is None or not (number.isascii() and number.isdigit()) or len(number) > 6:
         return NOT_FOUND
     url = await campaigns.link_url(data.merchant_id, data.campaign_id, int(number))
     if url is None:

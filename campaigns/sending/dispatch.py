@@ -213,7 +213,13 @@ def _as_utc(text: str, time_zone: str) -> datetime:
         ) from None
     if at.tzinfo is None:
         at = at.replace(tzinfo=ZoneInfo(time_zone))
-    return at.astimezone(UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00 in Berlin is in year 0, which datetime lacks
+        raise ValidationFailed(
+            _("Give the time as 2026-12-01T09:00 (the shop's time zone) or with an offset."),
+            fields={"at": "format"},
+        ) from None
 
 
 async def schedule(

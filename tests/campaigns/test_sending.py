@@ -435,6 +435,11 @@ async def test_schedules_start_on_time_and_wait_when_overdue(
     )
     assert past.status_code == 422, past.text
     assert past.json().get("fields", {}).get("at") == "past", past.text
+    # Year 1 in the shop's time zone is year 0 in UTC, which datetime cannot hold: was a 500.
+    year_one = await client.post(
+        f"/api/campaigns/{campaign_id}/schedule", json={"at": "0001-01-01T00:00"}, headers=h
+    )
+    assert year_one.status_code == 422 and year_one.json()["fields"]["at"] == "format"
     far = (datetime.now(UTC) + timedelta(days=3650)).isoformat()
     assert (
         await client.post(f"/api/campaigns/{campaign_id}/schedule", json={"at": far}, headers=h)

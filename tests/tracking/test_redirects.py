@@ -123,6 +123,10 @@ async def test_a_click_never_leaves_the_campaigns_links(
         f"/r/c/{token}/0/more",  # the pixel and click paths are answered before routing:
         f"/r/c/{token}/00000000",  # any other shape is refused by them, not passed on
         f"/r/c/{token}/0x1",
+        f"/r/c/{token}/²",  # str.isdigit() says yes, int() refuses: was a 503
+        f"/r/c/{token}/①",
+        f"/r/c/{token}/١",  # int() reads these as 1: were taken for link 1
+        f"/r/c/{token}/１",
         f"/r/c/{token}",
         "/r/o/",
         f"/r/o/{token}.gif/x",
