@@ -4,8 +4,11 @@ operations, bounce reports from the MTA, serve, worker, scheduler, inbound mail,
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -483,12 +486,8 @@ def serve(
 def _embedded_inbound() -> None:
     """``loyalmail inbound`` inside this process (without Redis, like the scheduler); a port
     in use is said, not fatal: the web app still serves."""
-    import logging
-
     from loyalmail.inbound import start_inbound
 
-    # aiosmtpd logs every SMTP command at INFO; loyalmail.inbound logs what it did.
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
     settings = get_settings()
     try:
         start_inbound()
@@ -510,17 +509,11 @@ def inbound(
     """Receive mail (SMTP, behind the MX of the inbound and bounce domains): a mail to a
     recipient's unsubscribe address unsubscribes them, a DSN or ARF report to the VERP
     bounce address is recorded; every other address is refused. Runs until stopped."""
-    import logging
-    import signal
-    import threading
-
     from campaigns.bounces.unsubscribe_address import inbound_domain
     from loyalmail.inbound import close_pool, open_pool, start_inbound
 
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
-    # aiosmtpd logs every command at INFO; what the server did is logged by loyalmail.inbound.
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
     host, port = host or settings.inbound_host, settings.inbound_port if port is None else port
     try:
         server = start_inbound(host, port)
@@ -568,11 +561,9 @@ def worker(
 
 @app.command()
 def scheduler() -> None:
-    """Enqueue the periodic jobs (monthly grants, scheduled campaigns, the send reconciler) on
-    their intervals, against Redis. Safe to run on several machines: every periodic job is
-    safe to run twice."""
-    import threading
-
+    """Enqueue the periodic jobs (monthly grants, scheduled campaigns, the send reconciler,
+    the sending domains' DNS checks) on their intervals, against Redis. Safe to run on
+    several machines: every periodic job is safe to run twice."""
     from loyalmail import scheduler as periodic
     from loyalmail.broker import load_actors
 

@@ -24,6 +24,7 @@ from typing import Any
 
 import uvicorn
 
+from accounts.domains import keys
 from loyalmail.settings import Settings, get_settings, reset_settings_cache
 
 DEFAULT_SMTP_PORT = 8025
@@ -73,15 +74,7 @@ def demo_dkim_key(data_dir: Path) -> Path:
     """The demo's RSA-2048 DKIM key in the data directory, made once (readable by us only)."""
     path = data_dir / DEMO_DKIM_KEY_FILE
     if not path.is_file():
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        pem = keys.generate(DEMO_DKIM_SELECTOR).private_pem
         data_dir.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".part")
         partial.write_bytes(pem)

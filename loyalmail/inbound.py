@@ -246,6 +246,8 @@ class InboundHandler:
 def start_inbound(host: str | None = None, port: int | None = None) -> Controller:
     """The server on a thread of its own (its own event loop); ``.stop()`` ends it."""
     settings = get_settings()
+    # aiosmtpd logs every SMTP command at INFO; what the server did is logged here.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller = Controller(
         InboundHandler(),
         hostname=host or settings.inbound_host,

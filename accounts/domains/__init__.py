@@ -4,6 +4,7 @@ with that domain's own DKIM key. The facade other apps import."""
 from accounts.domains.identity import (
     SendingIdentity,
     SigningUnavailable,
+    feedback_id,
     from_of,
     installation_key,
     sending_identity,
@@ -29,6 +30,7 @@ __all__ = [
     "SigningUnavailable",
     "add_domain",
     "check_domain",
+    "feedback_id",
     "from_of",
     "get_domain",
     "installation_key",

@@ -18,12 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from accounts.domains import keys
-from accounts.domains.services import active_key, normalize_domain
+from accounts.domains.services import active_key, sender_domain_of
 from accounts.domains.signing import DkimKey
 from accounts.schemas import MerchantOut
-from loyalmail.errors import Conflict, ValidationFailed, _
+from loyalmail.errors import Conflict, _
 from loyalmail.settings import get_settings
 
 
@@ -36,7 +37,7 @@ class SendingIdentity:
     #: The From display name and address.
     name: str
     address: str
-    #: "" when the merchant has no address at all.
+    #: "" when the merchant has no address at all, or it is the From address itself.
     reply_to: str
     dkim: DkimKey | None
     #: From the merchant's own verified domain (False: the installation's fallback address).
@@ -69,31 +70,31 @@ def installation_key() -> DkimKey | None:
     return DkimKey(settings.dkim_domain, settings.dkim_selector, pem)
 
 
-def _own_domain(merchant: MerchantOut) -> str:
-    address = merchant.sender_email
-    if "@" not in address:
-        return ""
-    try:
-        return normalize_domain(address.rpartition("@")[2])
-    except ValidationFailed:
-        return ""
+async def _own_key(merchant: MerchantOut) -> tuple[str, dict[str, Any] | None]:
+    """The domain of the merchant's sender address and its signing key (still encrypted),
+    or None when that domain is not the merchant's verified one."""
+    domain = sender_domain_of(merchant.sender_email)
+    return domain, (await active_key(merchant.id, domain) if domain else None)
+
+
+def feedback_id(kind: str, merchant_id: int) -> str:
+    """Gmail's Feedback-ID: ``<campaign id or kind of mail>:<merchant>:<installation>``; the
+    last field is the sender's constant id."""
+    return f"{kind}:{merchant_id}:{get_settings().installation_name}"
 
 
 async def from_of(merchant: MerchantOut, display_name: str = "") -> tuple[str, str]:
     """The From display name and address a message of the merchant will have (what a
     preview shows), without reading any key."""
     name = display_name or merchant.sender_name or merchant.name
-    domain = _own_domain(merchant)
-    if domain and await active_key(merchant.id, domain) is not None:
-        return name, merchant.sender_email
-    return name, get_settings().effective_fallback_from
+    _domain, key = await _own_key(merchant)
+    return name, merchant.sender_email if key else get_settings().effective_fallback_from
 
 
 async def sending_identity(merchant: MerchantOut, display_name: str = "") -> SendingIdentity:
     name = display_name or merchant.sender_name or merchant.name
-    reply_to = merchant.contact_email or merchant.sender_email
-    domain = _own_domain(merchant)
-    key = await active_key(merchant.id, domain) if domain else None
+    domain, key = await _own_key(merchant)
+    dkim: DkimKey | None
     if key is not None:
         try:
             pem = keys.decrypt(key["private_key"])
@@ -105,7 +106,11 @@ async def sending_identity(merchant: MerchantOut, display_name: str = "") -> Sen
                 ),
                 fields={"domain": domain},
             ) from exc
-        dkim = DkimKey(domain, str(key["selector"]), pem)
-        return SendingIdentity(name, merchant.sender_email, reply_to, dkim, own_domain=True)
-    fallback = get_settings().effective_fallback_from
-    return SendingIdentity(name, fallback, reply_to, installation_key(), own_domain=False)
+        address, dkim = merchant.sender_email, DkimKey(domain, str(key["selector"]), pem)
+    else:
+        address, dkim = get_settings().effective_fallback_from, installation_key()
+    # Answers reach the shop; no Reply-To when it would only repeat the From.
+    reply_to = merchant.contact_email or merchant.sender_email
+    if reply_to.lower() == address.lower():
+        reply_to = ""
+    return SendingIdentity(name, address, reply_to, dkim, own_domain=key is not None)

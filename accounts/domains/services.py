@@ -126,13 +126,19 @@ async def _out(row: dict[str, Any], sender_domain: str | None = None) -> Sending
     )
 
 
-async def _sender_domain(merchant_id: int) -> str:
-    row = await Merchant.select(Merchant.sender_email).where(Merchant.id == merchant_id).first()
-    address = str(row["sender_email"]) if row else ""
+def sender_domain_of(address: str) -> str:
+    """The normalised domain of a sender address ("" when it has none a domain could be)."""
+    if "@" not in address:
+        return ""
     try:
-        return normalize_domain(address.rpartition("@")[2]) if "@" in address else ""
+        return normalize_domain(address.rpartition("@")[2])
     except ValidationFailed:
         return ""
+
+
+async def _sender_domain(merchant_id: int) -> str:
+    row = await Merchant.select(Merchant.sender_email).where(Merchant.id == merchant_id).first()
+    return sender_domain_of(str(row["sender_email"])) if row else ""
 
 
 async def _row(merchant_id: int, domain_id: int) -> dict[str, Any]:

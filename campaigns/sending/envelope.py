@@ -39,21 +39,12 @@ def _sendable(address: str) -> str:
 async def envelope_of(merchant: MerchantOut, campaign_sender_name: str = "") -> Envelope:
     """:class:`accounts.domains.SigningUnavailable` when a key must sign and cannot."""
     identity = await domains.sending_identity(merchant, campaign_sender_name)
-    reply_to = _sendable(identity.reply_to)
-    if reply_to.lower() == identity.address.lower():
-        reply_to = ""  # the From address already is where answers go
     return Envelope(
-        sender=mime.Sender(identity.name, identity.address, reply_to),
+        sender=mime.Sender(identity.name, identity.address, _sendable(identity.reply_to)),
         dkim_key=identity.dkim,
         domain=mime.ascii_domain(identity.domain),
         own_domain=identity.own_domain,
     )
-
-
-def feedback_id(kind: str, merchant_id: int) -> str:
-    """Gmail's Feedback-ID: ``<campaign or kind>:<merchant>:<installation>``; the last field is
-    the sender's constant id."""
-    return f"{kind}:{merchant_id}:{get_settings().installation_name}"
 
 
 @dataclass(frozen=True)
@@ -83,11 +74,11 @@ def list_header_maker(merchant: MerchantOut, campaign_id: int) -> ListHeaderMake
     settings = get_settings()
     base = settings.base_url.rstrip("/")
     return ListHeaderMaker(
-        list_id=f"{merchant.slug}.{get_settings().installation_name}",
+        list_id=f"{merchant.slug}.{settings.installation_name}",
         list_name=merchant.name,
         unsubscribe_base=f"{base}/r/unsubscribe/",
         unsubscribe_mailto=unsubscribe_address.AddressMaker(merchant.id, campaign_id),
-        feedback_id=feedback_id(str(campaign_id), merchant.id),
+        feedback_id=domains.feedback_id(str(campaign_id), merchant.id),
         tokens=tokens.CampaignTokens(merchant.id, campaign_id),
     )
 

@@ -25,7 +25,7 @@ from accounts import domains
 from accounts import services as accounts
 from campaigns.schemas import TestSendOut, TestSendRequest
 from campaigns.sending import mime
-from campaigns.sending.envelope import envelope_of, feedback_id, list_headers
+from campaigns.sending.envelope import envelope_of, list_headers
 from campaigns.sending.smtp_pool import pool_for
 from campaigns.sending.smtp_transaction import send_prepared
 from campaigns.services.drafts import campaign_row
@@ -122,7 +122,7 @@ async def deliver_test_send(
     # The same for every address of this test: worked out once.
     lists = dataclasses.replace(
         list_headers(merchant, campaign_id, recipient_id=0),
-        feedback_id=feedback_id(f"test{campaign_id}", merchant.id),
+        feedback_id=domains.feedback_id(f"test{campaign_id}", merchant.id),
     )
     body = mime.body_of(rendered)
     envelope_from = mime.ascii_address(sender.address)

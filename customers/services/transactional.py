@@ -14,7 +14,6 @@ from accounts.domains.signing import sign
 from accounts.schemas import MerchantOut
 from customers.schemas import wire_address
 from loyalmail import mail
-from loyalmail.settings import get_settings
 
 
 async def send_to_customer(message: EmailMessage, merchant: MerchantOut, to: str, kind: str) -> str:
@@ -26,10 +25,10 @@ async def send_to_customer(message: EmailMessage, merchant: MerchantOut, to: str
     for name in ("From", "Reply-To", "Message-ID", "Feedback-ID"):
         del message[name]
     message["From"] = formataddr((identity.name, identity.address))
-    if identity.reply_to and identity.reply_to.lower() != identity.address.lower():
+    if identity.reply_to:
         message["Reply-To"] = identity.reply_to
     message["Message-ID"] = make_msgid(kind, domain=identity.domain or None)
-    message["Feedback-ID"] = f"{kind}:{merchant.id}:{get_settings().installation_name}"
+    message["Feedback-ID"] = domains.feedback_id(kind, merchant.id)
     data = message.as_bytes(policy=policy.SMTP)
     if identity.dkim is not None:
         data = sign(data, identity.dkim)

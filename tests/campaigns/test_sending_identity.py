@@ -21,18 +21,19 @@ import pytest
 from accounts import domains
 from accounts import services as accounts
 from accounts.schemas import Brand, MerchantOut
-from campaigns.schemas import Audience, CampaignCreate
-from campaigns.sending import deliver, dispatch, test_sends
+from campaigns.schemas import CampaignCreate
+from campaigns.sending import test_sends
 from campaigns.services import create_campaign
-from campaigns.tables import Campaign, CampaignBatch
+from campaigns.tables import Campaign
 from customers.schemas import CustomerCreate
 from customers.services import consent, customers
-from customers.tables import Customer
 from quota import services as quota
 from tests.campaigns.dkim_keys import new_key
 from tests.campaigns.test_api import branded
+from tests.campaigns.test_sending import a_campaign, people
 from tests.conftest import jobs_go_nowhere, make_merchant, make_owner
 from tests.dns_server import Zone, dns_server, lookup_for
+from tests.loyalmail.test_hostile_mail import send_everything
 from tests.settings_env import settings_env
 from tests.smtp import raw_mails
 
@@ -76,31 +77,12 @@ async def _rebrand(shop: MerchantOut, sender: str) -> MerchantOut:
     return await accounts.update_brand(shop.id, msgspec.convert(values, Brand))
 
 
-async def send_campaign(shop: MerchantOut, addresses: list[str]) -> int:
-    for address in addresses:
-        created = await customers.create_customer(
-            shop.id, CustomerCreate(email=address, first_name="Kim", send_optin=False)
-        )
-        await Customer.update({Customer.email_status: "verified", Customer.subscribed: True}).where(
-            Customer.id == created.id
-        )
-    campaign = await create_campaign(
-        shop.id,
-        CampaignCreate(
-            name="Winter",
-            subject="Winter is here",
-            layout="offer",
-            audience=Audience(predefined="all_customers"),
-        ),
-    )
-    await quota.buy_pack(shop.id, reference=f"pack-{shop.slug}")
-    with jobs_go_nowhere():  # the batches run right here, not on the session's worker
-        await dispatch.send_now(shop.id, campaign.id)
-    for batch in await CampaignBatch.select(CampaignBatch.id).where(
-        CampaignBatch.campaign == campaign.id
-    ):
-        await deliver.send_batch(campaign.id, int(batch["id"]))
-    return campaign.id
+async def send_campaign(shop: MerchantOut, count: int, tag: str) -> tuple[int, list[str]]:
+    """A campaign to ``count`` new verified customers of ``shop``, sent right here."""
+    addresses = await people(shop, count, tag)
+    campaign_id = await a_campaign(shop)
+    await send_everything(shop, campaign_id)
+    return campaign_id, addresses
 
 
 def arrived(outbox: Path, address: str) -> list[bytes]:
@@ -134,10 +116,8 @@ async def test_each_merchant_sends_aligned_as_itself_or_from_the_fallback(
 ) -> None:
     own = await a_verified_shop(zone)
     other = await _rebrand(merchant, f"post@{merchant.slug}-unverified.example")
-    own_people = [f"a{n}.{own.slug}@example.com" for n in range(3)]
-    other_people = [f"b{n}.{other.slug}@example.com" for n in range(3)]
-    own_campaign = await send_campaign(own, own_people)
-    await send_campaign(other, other_people)
+    own_campaign, own_people = await send_campaign(own, 3, "a")
+    _campaign, other_people = await send_campaign(other, 3, "b")
 
     for address in own_people:
         [raw] = await asyncio.to_thread(arrived, smtp, address)
@@ -152,9 +132,7 @@ async def test_each_merchant_sends_aligned_as_itself_or_from_the_fallback(
 
     # The test send and the opt-in are signed the same way.
     owner = await make_owner(own)
-    campaign_id = int(
-        (await Campaign.select(Campaign.id).where(Campaign.merchant == own.id).first() or {})["id"]
-    )
+    campaign_id = own_campaign
     reservation = await quota.reserve(own.id, 1, key=f"t-{own.slug}", pool="test")
     await test_sends.deliver_test_send(own.id, campaign_id, reservation.id, [owner.email], None)
     [raw] = await asyncio.to_thread(arrived, smtp, owner.email)
@@ -177,9 +155,8 @@ async def test_a_key_that_cannot_be_read_pauses_the_send_and_sends_nothing(
     merchant: MerchantOut, smtp: Path, zone: Zone
 ) -> None:
     own = await a_verified_shop(zone)
-    address = f"nobody.{own.slug}@example.com"
     with settings_env({"LOYALMAIL_SECRET_KEY": "another-secret-without-the-old-one"}):
-        campaign_id = await send_campaign(own, [address])
+        campaign_id, [address] = await send_campaign(own, 1, "nobody")
     row = await Campaign.select(Campaign.status, Campaign.status_reason).where(
         Campaign.id == campaign_id
     )
