@@ -6,14 +6,13 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
 
 # The legal footer's rule is the brand's: other apps ask it here.
 from accounts.legal import INCOMPLETE, MESSAGES
 from accounts.legal import LegalProblem as LegalProblem
 from accounts.legal import legal_footer_problems as legal_footer_problems
+from accounts.passwords import DUMMY_HASH, hash_password, needs_rehash, password_matches
 from accounts.schemas import (
     ApiTokenCreated,
     ApiTokenOut,
@@ -33,9 +32,6 @@ from loyalmail.settings import get_settings
 LEGAL_FOOTER_INCOMPLETE = INCOMPLETE
 LEGAL_FOOTER_MESSAGES = MESSAGES
 
-_hasher = PasswordHasher()
-# Verifying against this keeps a login for an unknown address as slow as for a known one.
-_DUMMY_HASH = _hasher.hash("not a password")
 MIN_PASSWORD_LENGTH = 10
 API_TOKEN_PREFIX = "lm_"
 
@@ -123,7 +119,7 @@ async def create_user(
         name=name,
         role=role,
         locale=locale,
-        password_hash=_hasher.hash(password),
+        password_hash=await hash_password(password),
     )
     await user.save()
     return _user_out(user.to_dict())
@@ -152,17 +148,14 @@ async def authenticate(email: str, password: str) -> UserOut:
     row = await User.select().where(User.email == email.strip().lower()).first()
     failure = AuthenticationFailed(_("Wrong e-mail address or password."))
     if row is None or not row["is_active"]:
-        try:
-            _hasher.verify(_DUMMY_HASH, password + "x")
-        except VerificationError:
-            pass
+        # Checked all the same: a login for an unknown address takes as long as any other.
+        await password_matches(DUMMY_HASH, password + "x")
         raise failure
-    try:
-        _hasher.verify(row["password_hash"], password)
-    except (VerificationError, InvalidHashError) as exc:
-        raise failure from exc
-    if _hasher.check_needs_rehash(row["password_hash"]):
-        await User.update({User.password_hash: _hasher.hash(password)}).where(User.id == row["id"])
+    if not await password_matches(row["password_hash"], password):
+        raise failure
+    if needs_rehash(row["password_hash"]):
+        new_hash = await hash_password(password)
+        await User.update({User.password_hash: new_hash}).where(User.id == row["id"])
     await User.update({User.last_login_at: now()}).where(User.id == row["id"])
     return _user_out(row)
 

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 from litestar import Litestar, Request
 from litestar.config.response_cache import ResponseCacheConfig
+from litestar.datastructures import State
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.middleware import DefineMiddleware
@@ -229,6 +230,7 @@ async def before_every_handler(request: Request) -> None:
 
 def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Litestar:
     settings = settings or get_settings()
+    from accounts.login_throttle import login_throttle
     from loyalmail.i18n import LocaleMiddleware
     from loyalmail.recipient_pages import HeadAsGet
     from tracking.redirects import TrackingFastPath
@@ -241,6 +243,8 @@ def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Li
             LocaleMiddleware,
         ],
         before_request=before_every_handler,
+        # The login attempts' counts: per app in memory (one process), shared through Redis.
+        state=State({"login_throttle": login_throttle(settings)}),
         plugins=[DecimalSchema()],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         template_config=TemplateConfig(

@@ -23,6 +23,7 @@ from customers.services.dashboard import dashboard
 from loyalmail import database, mail_checks
 from loyalmail.auth import principal_of
 from loyalmail.catcher import read_outbox
+from loyalmail.cookies import set_cookie
 from loyalmail.errors import NotFound, _
 from loyalmail.i18n import LANG_COOKIE, PAGE_LOCALES, gettext
 from loyalmail.settings import get_settings
@@ -195,19 +196,13 @@ class LanguageController(Controller):
     include_in_schema = False
 
     @get("/", status_code=303)
-    async def switch(self, lang: FromQuery[str] = "", next: FromQuery[str] = "/") -> Redirect:
+    async def switch(
+        self, request: Request, lang: FromQuery[str] = "", next: FromQuery[str] = "/"
+    ) -> Redirect:
         """Remember the chosen page language in a cookie, then go back where the user was."""
         response = Redirect(safe_next(next), status_code=303)
         if lang in PAGE_LOCALES:
-            response.set_cookie(
-                LANG_COOKIE,
-                lang,
-                max_age=365 * 86400,
-                samesite="lax",
-                httponly=True,
-                secure=get_settings().secure_cookies,
-                path="/",
-            )
+            set_cookie(response, request, LANG_COOKIE, lang, max_age=365 * 86400)
         return response
 
 

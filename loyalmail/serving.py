@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import gc
 
+from litestar import Litestar
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from loyalmail.app import create_app
+from loyalmail.settings import get_settings
 
 #: Objects allocated between two young collections (CPython's default is 700), and how many
 #: collections of one generation make one of the next (10 and 10). A request allocates a
 #: few hundred objects that die with it; collecting every 700 allocations did work that
 #: reference counting does anyway. Measured: 8,513 → 10,258 pixels/s with the heap frozen.
 GC_THRESHOLDS = (20_000, 20, 20)
-#: Peers whose X-Forwarded-For / X-Forwarded-Proto are believed: the reverse proxy on this
-#: machine (uvicorn's default too). The client address is what the per-address rate limits
-#: of the public /r/ paths count.
-TRUSTED_PROXIES = "127.0.0.1"
 
 
 def tune_garbage_collector() -> None:
@@ -49,8 +47,16 @@ def create_served_app() -> ProxyHeadersMiddleware:
     own): the tuned collector, and the client address from a local reverse proxy."""
     app = create_app()
     app.on_startup.append(_tune_when_started)
+    return behind_proxy(app)
+
+
+def behind_proxy(app: Litestar) -> ProxyHeadersMiddleware:
+    """The client address and scheme as the trusted proxies (settings.trusted_proxies, by
+    default the one on this machine) name them in X-Forwarded-For / X-Forwarded-Proto; any
+    other peer's headers are ignored. The per-address limits (the /r/ paths, logins) count
+    that address; a cookie set over that scheme's HTTPS is Secure."""
     # The two libraries spell the same ASGI types differently.
-    return ProxyHeadersMiddleware(app, trusted_hosts=TRUSTED_PROXIES)  # type: ignore[arg-type]
+    return ProxyHeadersMiddleware(app, trusted_hosts=get_settings().trusted_proxies)  # type: ignore[arg-type]
 
 
 #: The factory both servers call (benchmarks/tracking.py serves its bare reference the same way).

@@ -62,7 +62,23 @@ class Settings:
     max_import_bytes: int = 100_000_000
     log_level: str = "INFO"
     #: Cookies only over HTTPS. Off by default so the embedded demo works on http://127.0.0.1.
+    #: A request that reached a trusted proxy over HTTPS gets them Secure in any case.
     secure_cookies: bool = False
+    #: The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses
+    #: or networks, comma-separated; "*": any peer). The client address they name is what the
+    #: per-address limits count; the scheme they name makes cookies Secure. Nobody else's is.
+    trusted_proxies: str = "127.0.0.1"
+    #: Threads that hash and check passwords (argon2: a third of a second and 64 MiB each),
+    #: beside the event loop; more logins at once wait for one of them.
+    password_hash_threads: int = 2
+    #: Login throttling (accounts.login_throttle): after this many failed logins for one
+    #: address, each further attempt waits 1 s, doubling per failure up to
+    #: login_lock_max_seconds; a successful login starts the count again.
+    login_failures_before_lock: int = 5
+    #: The same from one client address, whatever accounts it tries (several people behind
+    #: one office router mistype too: a higher threshold).
+    login_address_failures_before_lock: int = 30
+    login_lock_max_seconds: int = 900
     worker_threads: int = 4
     #: DKIM signing of campaign mail (RFC 6376, rsa-sha256): the signing domain, the selector
     #: whose DNS TXT record publishes the public key, and the PEM file of the RSA private key.
@@ -243,6 +259,10 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         "smtp_pool_size",
         "broker_heartbeat_seconds",
         "domain_recheck_minutes",
+        "password_hash_threads",
+        "login_failures_before_lock",
+        "login_address_failures_before_lock",
+        "login_lock_max_seconds",
     ):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")

@@ -84,6 +84,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from accounts import passwords
+
+    passwords.shutdown()  # its threads would be named below as keeping the process alive
     session.config._loyalmail_exit_status = exitstatus  # type: ignore[attr-defined]
 
 
@@ -187,14 +190,34 @@ async def client(db: Engine) -> AsyncIterator[object]:
         yield test_client
 
 
+def login_csrf_of(html: str) -> str:
+    """The login form's pre-session CSRF token (accounts.login_csrf) in its page."""
+    import re
+
+    found = re.search(r'name="_csrf" value="([^"]+)"', html)
+    assert found, "the login form carries a CSRF token"
+    return found.group(1)
+
+
+async def login_form_token(client: object) -> str:
+    """Open the login page (its cookie stays in the client); the form's token ("" when the
+    page has none: the post is then refused, which the caller's assertion shows)."""
+    import re
+
+    page = await client.get("/login")  # type: ignore[attr-defined]
+    found = re.search(r'name="_csrf" value="([^"]+)"', page.text)
+    return found.group(1) if found else ""
+
+
 async def login(client: object, user: UserOut, password: str = "correct horse battery") -> str:
     """Log in through the form; returns the session's CSRF token for unsafe requests."""
     from accounts.services import resolve_session
     from loyalmail.auth import SESSION_COOKIE
 
+    form_token = await login_form_token(client)
     response = await client.post(  # type: ignore[attr-defined]
         "/login",
-        data={"email": user.email, "password": password, "next": "/"},
+        data={"email": user.email, "password": password, "next": "/", "_csrf": form_token},
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text

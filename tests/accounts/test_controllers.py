@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from accounts.schemas import MerchantOut, UserOut
-from tests.conftest import login, make_merchant
+from tests.conftest import login, login_form_token, make_merchant
 
 
 async def test_api_without_credentials_answers_401_json(client: Any) -> None:
@@ -12,7 +12,8 @@ async def test_api_without_credentials_answers_401_json(client: Any) -> None:
 
 
 async def test_wrong_password_shows_a_readable_message(client: Any, owner: UserOut) -> None:
-    response = await client.post("/login", data={"email": owner.email, "password": "nope nope"})
+    form = {"email": owner.email, "password": "nope nope", "_csrf": await login_form_token(client)}
+    response = await client.post("/login", data=form)
     assert response.status_code == 400
     assert "Wrong e-mail address or password" in response.text
 
@@ -79,7 +80,12 @@ async def test_a_value_of_the_wrong_json_type_is_422_not_converted(
 async def test_open_redirect_after_login_is_refused(client: Any, owner: UserOut) -> None:
     response = await client.post(
         "/login",
-        data={"email": owner.email, "password": "correct horse battery", "next": "//evil.example/"},
+        data={
+            "email": owner.email,
+            "password": "correct horse battery",
+            "next": "//evil.example/",
+            "_csrf": await login_form_token(client),
+        },
         follow_redirects=False,
     )
     assert response.headers["location"] == "/"

@@ -24,6 +24,7 @@ from customers.tables import ConsentEvent, Customer, Purchase
 from loyalmail import database
 from loyalmail.demo import free_port
 from loyalmail.seed import DEMO_EMAIL, DEMO_PASSWORD, DEMO_SLUG, build_people, seed_demo
+from tests.conftest import login_csrf_of
 
 TODAY = date(2026, 2, 10)  # four weeks from here include 29 February's stand-in, 1 March
 
@@ -251,10 +252,12 @@ def test_demo_runs_logs_in_stops_and_restarts_on_its_data(tmp_path: Path) -> Non
             assert client.rcpt(f"unsubscribe@{inbound[1]}")[0] == 250
 
         with httpx.Client(base_url=demo.url, timeout=10) as browser:
-            assert browser.get("/login").status_code == 200
-            wrong = browser.post("/login", data={"email": email, "password": "nope", "next": "/"})
+            form = browser.get("/login")
+            assert form.status_code == 200
+            fields = {"email": email, "next": "/", "_csrf": login_csrf_of(form.text)}
+            wrong = browser.post("/login", data={**fields, "password": "nope"})
             assert wrong.status_code == 400
-            login = browser.post("/login", data={"email": email, "password": password, "next": "/"})
+            login = browser.post("/login", data={**fields, "password": password})
             assert login.status_code == 303 and login.headers["location"] == "/"
             home = browser.get("/")
             assert home.status_code == 200, home.text[:500]

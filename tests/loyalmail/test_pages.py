@@ -19,7 +19,7 @@ from customers.schemas import CustomerCreate, PurchaseCreate
 from customers.services import customers as customer_service
 from customers.services import purchases
 from loyalmail.settings import get_settings, reset_settings_cache
-from tests.conftest import login, make_merchant
+from tests.conftest import login, login_csrf_of, make_merchant
 from tests.settings_env import settings_env
 
 
@@ -45,7 +45,8 @@ def _csrf_of(html: str) -> str:
 async def test_login_page_and_wrong_password(client: Any, owner: UserOut) -> None:
     page = await client.get("/login")
     assert page.status_code == 200 and 'name="password"' in page.text
-    wrong = await client.post("/login", data={"email": owner.email, "password": "not it at all"})
+    form = {"email": owner.email, "password": "not it at all", "_csrf": login_csrf_of(page.text)}
+    wrong = await client.post("/login", data=form)
     assert wrong.status_code == 400
     assert "Wrong e-mail address or password." in wrong.text
     assert owner.email in wrong.text  # the address is kept in the form
