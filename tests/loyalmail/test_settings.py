@@ -69,6 +69,12 @@ def test_environment_values_are_parsed_into_their_types(tmp_path: Path) -> None:
         ("LOYALMAIL_BOUNCE_ADDRESS", "newsletter-bounces@lists.example"),  # no room for VERP
         ("LOYALMAIL_BOUNCE_ADDRESS", "bounces"),
         ("LOYALMAIL_BOUNCE_ADDRESS", "Bounces <bounces@lists.example>"),
+        # A pool without threads would never check a password; a lock after 0 failures
+        # would lock every account at its first attempt.
+        ("LOYALMAIL_PASSWORD_HASH_THREADS", "0"),
+        ("LOYALMAIL_LOGIN_FAILURES_BEFORE_LOCK", "0"),
+        ("LOYALMAIL_LOGIN_ADDRESS_FAILURES_BEFORE_LOCK", "0"),
+        ("LOYALMAIL_LOGIN_LOCK_MAX_SECONDS", "0"),
     ],
 )
 def test_a_bad_value_names_its_variable(tmp_path: Path, variable: str, value: str) -> None:
