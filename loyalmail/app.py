@@ -233,6 +233,7 @@ def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Li
     from accounts.login_throttle import login_throttle
     from loyalmail.i18n import LocaleMiddleware
     from loyalmail.recipient_pages import HeadAsGet
+    from loyalmail.security_headers import SecurityHeaders
     from tracking.redirects import TrackingFastPath
 
     template_engine_dirs: list[Path | os.PathLike[Any] | str] = [d for d in PAGE_DIRS if d.is_dir()]
@@ -267,6 +268,10 @@ def create_app(settings: Settings | None = None, *, use_pool: bool = True) -> Li
     # In front of the router, not a route middleware: the rate limits cover every /r/ path
     # (a made-up one too), and the pixel and the click are answered before routing.
     # A HEAD on a recipient page is answered as its GET (loyalmail.recipient_pages).
-    app.asgi_handler = PublicRateLimit(TrackingFastPath(HeadAsGet(app.asgi_handler)))
+    # Outermost: the security headers reach every answer, the rate limit's 429 too.
+    app.asgi_handler = SecurityHeaders(
+        PublicRateLimit(TrackingFastPath(HeadAsGet(app.asgi_handler))),
+        base_url=settings.base_url,
+    )
     document_errors(app)
     return app

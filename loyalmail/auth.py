@@ -13,6 +13,8 @@ from litestar.types import Receive, Scope, Send
 
 from accounts import services as accounts
 from accounts.schemas import Principal
+from loyalmail.form_token import form_field
+from loyalmail.settings import get_settings
 
 SESSION_COOKIE = "lm_session"
 CSRF_HEADER = "x-csrf-token"
@@ -40,8 +42,8 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The base class builds the connection from the scope alone, so the CSRF check of a
         # plain form post (no JavaScript, no header) could not read the ``_csrf`` field from
-        # the body. Same logic, with ``receive``; the parsed form is cached in the scope, so
-        # the handler reads it again without touching the stream.
+        # the body. Same logic, with ``receive``: the check reads as little of the body as it
+        # must and hands the handler a ``receive`` that replays those bytes first.
         if not should_bypass_middleware(
             exclude_http_methods=self.exclude_http_methods,
             exclude_opt_key=self.exclude_opt_key,
@@ -49,8 +51,12 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
             scope=scope,
             scopes=self.scopes,
         ):
-            result = await self.authenticate_request(ASGIConnection(scope, receive))
-            scope["user"] = result.user
+            connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope, receive)
+            result = await self.authenticate_request(connection)
+            principal = result.user
+            if principal.via == "session" and scope.get("method", "GET") not in SAFE_METHODS:
+                receive = await _check_csrf(connection, principal)
+            scope["user"] = principal
             scope["auth"] = result.auth
         await self.app(scope, receive, send)
 
@@ -68,27 +74,29 @@ class AuthMiddleware(AbstractAuthenticationMiddleware):
         principal = await accounts.resolve_session(connection.cookies.get(SESSION_COOKIE, ""))
         if principal is None:
             raise NotAuthorizedException("Please log in.")
-        if connection.scope.get("method", "GET") not in SAFE_METHODS:
-            await _check_csrf(connection, principal)
         return AuthenticationResult(user=principal, auth=None)
 
 
-async def _check_csrf(connection: ASGIConnection, principal: Principal) -> None:
-    # Cookies ride along with cross-site requests; the token does not. Bearer tokens need no
-    # such check because a browser never attaches them by itself.
+async def _check_csrf(connection: ASGIConnection, principal: Principal) -> Receive:
+    """Refuse an unsafe request of a session without its token; the ``receive`` to go on
+    with. Cookies ride along with cross-site requests; the token does not. Bearer tokens need
+    no such check because a browser never attaches them by itself. A form's token is read
+    without buffering an upload (:mod:`loyalmail.form_token`)."""
     sent = connection.headers.get(CSRF_HEADER, "")
-    if not sent and connection.headers.get("content-type", "").startswith(FORM_TYPES):
-        request: Request[Any, Any, Any] = Request(connection.scope, connection.receive)
-        # Read the body into the scope first: Litestar parses a multipart form from the raw
-        # stream without keeping it, and a handler that streams the body itself (the import
-        # upload) would then wait forever for bytes already consumed here.
-        await request.body()
-        form = await request.form()
-        sent = str(form.get(CSRF_FIELD, ""))
-    if not sent or not hmac.compare_digest(sent, principal.csrf_token):
+    receive = connection.receive
+    if not sent:
+        sent, receive = await form_field(
+            connection.headers.get("content-type", ""),
+            receive,
+            CSRF_FIELD,
+            urlencoded_limit=get_settings().max_body_bytes,
+        )
+    # As bytes: compare_digest refuses a str with a non-ASCII character (a 500 before).
+    if not sent or not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()):
         raise PermissionDeniedException(
             "The form has expired or did not come from this site. Reload the page and try again."
         )
+    return receive
 
 
 def principal_of(request: Request) -> Principal:

@@ -1,6 +1,7 @@
 """One hierarchy of domain errors; :mod:`loyalmail.http_errors` maps it to HTTP in one place.
 
     LoyalmailError                      500  (never raised directly)
+    ├── MalformedRequest                400  a body that cannot be read (a broken multipart)
     ├── NotFound                        404  missing, or another merchant's
     ├── ValidationFailed                422  input that breaks a rule; ``fields`` says where
     ├── Conflict                        409  e.g. an address the merchant already has
@@ -33,6 +34,10 @@ class LoyalmailError(Exception):
         self.fields = fields or {}
         #: Structured detail for API callers (a quota refusal's figures), sent as ``extra``.
         self.extra = extra
+
+
+class MalformedRequest(LoyalmailError):
+    status_hint = 400
 
 
 class NotFound(LoyalmailError):

@@ -18,6 +18,7 @@ from litestar.openapi import ResponseSpec
 from litestar.response import Redirect, Template
 from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from python_multipart.exceptions import FormParserError
 
 from loyalmail.errors import LoyalmailError
 
@@ -97,6 +98,12 @@ def not_utf8(request: Request, exc: UnicodeDecodeError) -> Response:
     return _error_response(request, 400, "The request body is not valid UTF-8.")
 
 
+def unreadable_form(request: Request, exc: FormParserError) -> Response:
+    # python-multipart's refusal of a body it cannot parse (a 5 MB part header, a broken
+    # boundary) wherever a handler parses one: the caller's input, not our failure.
+    return _error_response(request, 400, "The form data could not be read.")
+
+
 def unexpected_error(request: Request, exc: Exception) -> Response:
     # Logged with the traceback for the operator; the caller sees a plain sentence only.
     log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -110,6 +117,7 @@ EXCEPTION_HANDLERS = {
     HTTPException: http_error,
     RecursionError: too_deep,
     UnicodeDecodeError: not_utf8,
+    FormParserError: unreadable_form,
     Exception: unexpected_error,
 }
 

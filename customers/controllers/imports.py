@@ -20,12 +20,14 @@ from litestar import Controller, Request, get, post
 from litestar.exceptions import ClientException
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Response, Stream
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import parse_options_header
 
 from customers.services import customers, exports, imports
 from customers.services.imports import ImportIssuePage, ImportJobOut, ImportOptions
 from loyalmail.auth import principal_of
-from loyalmail.errors import ValidationFailed, _
+from loyalmail.errors import MalformedRequest, ValidationFailed, _
+from loyalmail.form_token import multipart_parser
 from loyalmail.settings import get_settings
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -142,28 +144,20 @@ async def receive_upload(request: Request) -> _Upload:
         )
     settings = get_settings()
     upload = _Upload(directory=settings.import_dir, limit=settings.max_import_bytes)
-    parser = MultipartParser(
-        boundary,
-        callbacks={
-            "on_part_begin": upload.on_part_begin,
-            "on_header_field": upload.on_header_field,
-            "on_header_value": upload.on_header_value,
-            "on_header_end": upload.on_header_end,
-            "on_headers_finished": upload.on_headers_finished,
-            "on_part_data": upload.on_part_data,
-            "on_part_end": upload.on_part_end,
-        },
-    )
+    parser = multipart_parser(boundary, upload)
     try:
         try:
             async for chunk in request.stream():
                 if chunk:
                     parser.write(chunk)
+            parser.finalize()
         except ClientException as exc:
             if exc.status_code == 413:
                 raise _too_large() from exc
             raise
-        parser.finalize()
+        except FormParserError as exc:
+            # A part header past the parser's limit, a broken boundary: the caller's input.
+            raise MalformedRequest(_("The form data could not be read.")) from exc
         if upload.path is None:
             raise ValidationFailed(
                 _("Choose a .csv or .xlsx file to import."), fields={"file": _("missing")}

@@ -264,7 +264,7 @@ async def test_pause_resume_and_cancel_through_the_progress_page(
         await dispatch.send_now(merchant.id, other_id)
         page = (await client.get(f"/campaigns/{other_id}/sending")).text
         assert 'data-confirm="Cancel the send for good?' in page
-        assert 'onsubmit="return confirm(this.dataset.confirm)"' in page
+        assert '<script src="/static/confirm.js" defer></script>' in page  # asks it
         cancelled = await client.post(
             f"/campaigns/{other_id}/cancel", data={"_csrf": csrf}, follow_redirects=False
         )

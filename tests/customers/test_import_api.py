@@ -168,6 +168,42 @@ async def test_bad_uploads_answer_4xx_and_leave_nothing(
     assert listed == []
 
 
+def _multipart(*parts: bytes) -> bytes:
+    return b"".join(b"--B\r\n" + part + b"\r\n" for part in parts) + b"--B--\r\n"
+
+
+async def test_a_multipart_body_that_cannot_be_parsed_is_a_400_not_a_500(
+    client: Any, api_token: str, owner: UserOut
+) -> None:
+    file_part = b'Content-Disposition: form-data; name="file"; filename="a.csv"\r\n'
+    huge_header = file_part + b"X-Padding: " + b"x" * 5_000_000 + b"\r\n\r\nemail\r\n"
+    no_colon = b"this line is no header\r\n\r\nemail\r\n"
+    multipart = {"content-type": "multipart/form-data; boundary=B"}
+    message = "The form data could not be read."
+    for broken in (huge_header, no_colon):
+        api = await client.post(
+            "/api/imports", content=_multipart(broken), headers={**auth(api_token), **multipart}
+        )
+        assert api.status_code == 400, api.text[:300]
+        assert api.json()["detail"] == message
+    csrf = await login(client, owner)
+    token_first = _multipart(
+        b'Content-Disposition: form-data; name="_csrf"\r\n\r\n' + csrf.encode(), huge_header
+    )
+    page_cases = [
+        ({"x-csrf-token": csrf}, _multipart(huge_header)),  # the handler's parser
+        ({}, token_first),  # the token check's parser reads the first chunk
+    ]
+    for headers, body in page_cases:
+        page = await client.post(
+            "/customers/import",
+            content=body,
+            headers={**headers, **multipart, "accept": "text/html"},
+        )
+        assert page.status_code == 400, page.text[:300]
+        assert message in page.text and "<html" in page.text
+
+
 async def test_another_merchants_import_is_404(client: Any, api_token: str, jobs: Jobs) -> None:
     created = await upload(client, auth(api_token), b"email\nmine@example.com\n")
     jobs.drain()

@@ -268,7 +268,7 @@ async def test_import_rows_their_report_and_the_file_name_are_text(client: Any) 
     with jobs_go_nowhere():
         uploaded = await client.post(
             "/customers/import/",
-            data={"consent": "none", "_csrf": csrf},
+            data={"_csrf": csrf, "consent": "none"},  # the token first, as the page sends it
             files={"file": (evil("file") + ".csv", content, "text/csv")},
             follow_redirects=False,
         )
