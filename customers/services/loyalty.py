@@ -31,7 +31,7 @@ from customers.schemas import (
     normalize_email,
 )
 from customers.tables import Customer, CustomerTypeChange
-from loyalmail import sql
+from loyalmail import database, sql
 from loyalmail.errors import NotFound, PermissionDenied, _
 from loyalmail.settings import get_settings
 
@@ -53,6 +53,27 @@ _COUNT_BEFORE = (
     " WHERE merchant = ? AND changed_at < ?"
 )
 _COUNT_ALL = "SELECT COALESCE(SUM({column}), 0) AS counted FROM loyalty_tally WHERE merchant = ?"
+
+#: Folding: the rows before an instant become one with their sums and latest time, so the
+#: count at that instant or later stays what it was and the sum reads one row for them.
+#: PostgreSQL in one statement (a row committed meanwhile is either deleted and summed or
+#: left alone); SQLite holds the database's write lock for the three.
+_FOLD_POSTGRES = """
+WITH gone AS (
+  DELETE FROM loyalty_tally WHERE merchant = ? AND changed_at < ?
+  RETURNING changed_at, loyal, confirmed_loyal
+)
+INSERT INTO loyalty_tally (merchant, changed_at, loyal, confirmed_loyal)
+SELECT ?, MAX(changed_at), SUM(loyal), SUM(confirmed_loyal) FROM gone HAVING COUNT(*) > 0
+"""
+_FOLDABLE = (
+    "SELECT COUNT(*) AS n, MAX(changed_at) AS last, SUM(loyal) AS loyal,"
+    " SUM(confirmed_loyal) AS confirmed FROM loyalty_tally WHERE merchant = ? AND changed_at < ?"
+)
+_DELETE_BEFORE = "DELETE FROM loyalty_tally WHERE merchant = ? AND changed_at < ?"
+_INSERT_TALLY = (
+    "INSERT INTO loyalty_tally (merchant, changed_at, loyal, confirmed_loyal) VALUES (?, ?, ?, ?)"
+)
 
 INSERT_TYPE_CHANGE = (
     'INSERT INTO customer_type_change ("merchant", "customer", "old_type", "new_type", "via",'
@@ -100,6 +121,35 @@ async def counted_loyal(merchant_id: int, at: datetime | None = None) -> int:
     async with sql.read_transaction():
         rows = await sql.fetch(statement, *args)
     return int(rows[0]["counted"])
+
+
+async def fold_tally(merchant_id: int, before: datetime) -> None:
+    """Fold the merchant's tally rows before ``before`` into one. Only counts at ``before`` or
+    later are asked for once a month is granted (the quota folds at that month's start), so
+    the sums read stay one month of changes long, however many customers came before."""
+
+    async def attempt() -> None:
+        async with sql.write_transaction():
+            if database.is_postgres(database.engine()):
+                # Nothing to gain from rewriting a single row.
+                rows = await sql.fetch(_FOLDABLE, merchant_id, before)
+                if int(rows[0]["n"]) > 1:
+                    await sql.execute(_FOLD_POSTGRES, merchant_id, before, merchant_id)
+                return
+            rows = await sql.fetch(_FOLDABLE, merchant_id, before)
+            found = rows[0]
+            if int(found["n"]) <= 1:
+                return
+            await sql.execute(_DELETE_BEFORE, merchant_id, before)
+            await sql.execute(
+                _INSERT_TALLY,
+                merchant_id,
+                found["last"],
+                int(found["loyal"]),
+                int(found["confirmed"]),
+            )
+
+    await sql.with_retries(attempt)
 
 
 async def record_type_change(

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 from accounts import services as accounts
 from accounts.schemas import MerchantOut
-from customers.services.loyalty import counted_loyal
+from customers.services.loyalty import counted_loyal, fold_tally
 from loyalmail.errors import Conflict, _
 from quota import queries as q
 from quota.schemas import GrantRun, PackRecorded
@@ -82,6 +82,9 @@ async def ensure_current(
     elif allowance is None:
         loyal = await counted_loyal(merchant_id, month.starts_at)
         granted = await grant_allowance(merchant_id, month, loyal, counted_at=moment)
+    if granted:
+        # The count at an earlier instant is never asked for again: keep the sums short.
+        await fold_tally(merchant_id, month.starts_at)
     if "test" not in existing:
         tests = await grant_test_sends(merchant_id, month, now=moment)
     sources = units = 0

@@ -443,3 +443,22 @@ async def test_the_allowance_is_the_count_at_the_previous_month_end(
             loop.close()
 
     await asyncio.to_thread(check)
+
+
+async def test_the_operator_sets_types_from_the_command_line(
+    db: Engine, operator_mode: None
+) -> None:
+    from tests.quota.test_api import invoke
+
+    merchant = await make_merchant()
+    await _add(merchant, "card@example.com", "member")
+    args = ("quota", "set-type", "--merchant", merchant.slug, "--email", "card@example.com")
+    made = await invoke(*args, "--type", "loyal")
+    assert made.exit_code == 0, made.output
+    assert "is now loyal" in made.output
+    assert "was already loyal" in (await invoke(*args, "--type", "loyal")).output
+    assert (await invoke(*args, "--type", "gold")).exit_code == 1
+    unknown = await invoke(*args[:-1], "nobody@example.com", "--type", "loyal")
+    assert unknown.exit_code == 1 and "no customer with this address" in unknown.output
+    overview = await quota.overview(merchant.id)
+    assert overview.forecast.loyal_customers == 1  # unconfirmed, and counted: the operator's
