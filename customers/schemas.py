@@ -324,3 +324,28 @@ class Dashboard(msgspec.Struct, kw_only=True):
     top: list[CustomerOut]
     latest_purchases: list[LatestPurchase]
     upcoming_birthdays: list[BirthdayOut]
+
+
+class TypeChangeOut(msgspec.Struct, kw_only=True):
+    """One line of a customer's type history: who changed it, how, and when."""
+
+    #: '' when the customer was created with ``new_type``.
+    old_type: str
+    new_type: str
+    via: str  # page | api | import | signup | operator
+    actor: str
+    changed_at: datetime
+
+
+class OperatorTypeSet(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The operator (a loyalty programme's integration) sets a customer's type by address."""
+
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+    customer_type: CustomerType
+
+
+class OperatorTypeResult(msgspec.Struct, kw_only=True):
+    customer_id: int
+    customer_type: str
+    #: False: the customer had this type already (nothing written).
+    changed: bool

@@ -39,6 +39,10 @@ class Customer(Table, tablename="customer"):
     phone = Varchar(length=50, default="")
     customer_type = Varchar(length=12, default="non_member")  # loyal | member | non_member
     email_status = Varchar(length=12, default="unverified")  # unverified | pending | verified
+    #: The recipient confirmed this address themselves (the opt-in link). A merchant can only
+    #: declare an address verified (an import's "already confirmed"); for the quota's
+    #: allowance in the ``merchant`` loyalty mode only the recipient's own word counts.
+    confirmed_by_recipient = Boolean(default=False)
     subscribed = Boolean(default=True)
     #: The address is on the suppression list (a hard bounce or a complaint): kept on the row
     #: by customers.services.suppression so target groups can leave it out with an index.
@@ -147,3 +151,36 @@ class ImportIssue(Table, tablename="import_issue"):
     column = Varchar(length=64, default="")
     kind = Varchar(length=12, default="invalid")  # invalid | duplicate | suppressed
     message = Text()
+
+
+class CustomerTypeChange(Table, tablename="customer_type_change"):
+    """The customer's history of types (loyal, member, non-member): one row per change, with
+    who made it. Shown on the customer's page; erased with the customer."""
+
+    id: BigSerial  # for the type checker
+    merchant = ForeignKey(references=Merchant, null=False)
+    customer = ForeignKey(references=Customer, null=False, index=True)
+    #: '' when the customer was created with ``new_type``.
+    old_type = Varchar(length=12, default="")
+    new_type = Varchar(length=12)
+    via = Varchar(length=12)  # page | api | import | signup | operator
+    #: The marketer's address, "token:<name>", or the operator.
+    actor = Varchar(length=254, default="")
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+class LoyaltyTally(Table, tablename="loyalty_tally"):
+    """Changes of a merchant's count of loyal customers, written by database triggers on
+    ``customer`` (every insert, type or status change and deletion, whatever path made it).
+    The count at an instant is the sum of the rows before it: the quota's monthly allowance
+    reads the count at the end of the previous month, however late it runs. No personal data:
+    it outlives an erasure, which is itself a change at its time."""
+
+    id: BigSerial  # for the type checker
+    merchant = ForeignKey(references=Merchant, null=False)
+    #: The customer row's own time of the change (created_at, or updated_at of the write).
+    changed_at = Timestamptz()
+    #: +1 / −1: loyal customers (the ``operator`` loyalty mode counts these).
+    loyal = Integer(default=0)
+    #: +1 / −1: loyal customers whose address the recipient confirmed (the ``merchant`` mode).
+    confirmed_loyal = Integer(default=0)

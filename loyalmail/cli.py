@@ -31,6 +31,29 @@ def fail(message: str) -> None:
     raise typer.Exit(code=1)
 
 
+def _operator_call(
+    what: str, values: dict[str, Any], struct: type[T], call: Callable[[T], Awaitable[Any]]
+) -> Any:
+    """An operator command: ``values`` checked as the API's ``struct`` would be, then
+    ``call`` run with it; a bad value or a refusal ends the command with "Could not …"."""
+    import msgspec
+
+    from loyalmail.errors import LoyalmailError
+
+    try:
+        checked = msgspec.convert(values, struct)
+    except msgspec.ValidationError as exc:
+        fail(f"Could not {what}: {exc}")
+
+    async def go() -> Any:
+        return await call(checked)
+
+    try:
+        return run(go())
+    except LoyalmailError as exc:
+        fail(f"Could not {what}: {exc.message}")
+
+
 async def migrate_database(quiet: bool = False) -> None:
     from contextlib import redirect_stdout
     from io import StringIO
@@ -199,32 +222,44 @@ def quota_add_pack(
     packs: Annotated[int, typer.Option(min=1, max=1000, help="Packs of 10,000")] = 1,
 ) -> None:
     """Record bought packs; the same reference again credits nothing."""
-    import msgspec
-
     from accounts import services as accounts
-    from loyalmail.errors import LoyalmailError
     from quota import services as quota
     from quota.schemas import PackPurchase, PackRecorded
 
-    try:
-        purchase = msgspec.convert({"reference": reference, "packs": packs}, PackPurchase)
-    except msgspec.ValidationError as exc:
-        fail(f"Could not record the pack: {exc}")
-        return
-
-    async def go() -> PackRecorded:
+    async def record(purchase: PackPurchase) -> PackRecorded:
         shop = await accounts.get_merchant_by_slug(merchant)
         return await quota.buy_pack(shop.id, purchase.reference, purchase.packs)
 
-    try:
-        recorded = run(go())
-    except LoyalmailError as exc:
-        fail(f"Could not record the pack: {exc.message}")
-        return
+    values = {"reference": reference, "packs": packs}
+    recorded: PackRecorded = _operator_call("record the pack", values, PackPurchase, record)
     if recorded.created:
         typer.echo(f"Credited {recorded.pack.granted:,} units to {merchant} ({reference}).")
     else:
         typer.echo(f"{reference} was recorded before; nothing credited again.")
+
+
+@quota_app.command("set-type")
+def quota_set_type(
+    merchant: Annotated[str, typer.Option(help="The merchant's slug")],
+    email: Annotated[str, typer.Option(help="The customer's e-mail address")],
+    customer_type: Annotated[
+        str, typer.Option("--type", help="loyal, member or non_member (the loyalty programme's)")
+    ],
+) -> None:
+    """Set a customer's type as the loyalty programme says (with LOYALMAIL_LOYALTY_SOURCE=
+    operator the only way a customer becomes loyal or stops being loyal)."""
+    from accounts import services as accounts
+    from customers.schemas import OperatorTypeResult, OperatorTypeSet
+    from customers.services import loyalty
+
+    async def set_type(wanted: OperatorTypeSet) -> OperatorTypeResult:
+        shop = await accounts.get_merchant_by_slug(merchant)
+        return await loyalty.set_type_by_operator(shop.id, wanted.email, wanted.customer_type)
+
+    values = {"email": email, "customer_type": customer_type}
+    result: OperatorTypeResult = _operator_call("set the type", values, OperatorTypeSet, set_type)
+    done = "is now" if result.changed else "was already"
+    typer.echo(f"Customer {result.customer_id} of {merchant} {done} {result.customer_type}.")
 
 
 @quota_app.command("grant")

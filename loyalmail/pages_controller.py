@@ -70,6 +70,14 @@ LABELS: dict[str, dict[str, str]] = {
         "preferences": _("Preference page"),
         "mail": _("Unsubscribe e-mail"),
     },
+    #: How a customer's type changed (customers.services.loyalty).
+    "type_via": {
+        "page": _("Customer page"),
+        "api": _("API"),
+        "import": _("Import"),
+        "signup": _("Sign-up form"),
+        "operator": _("Loyalty programme"),
+    },
     "import_status": {
         "uploaded": _("Uploaded"),
         "previewing": _("Checking the file"),

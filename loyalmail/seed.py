@@ -350,6 +350,9 @@ def _person(
         "phone": phone[:50],
         "customer_type": customer_type,
         "email_status": "verified" if state == "unsubscribed" else state,
+        # Every verified address of the demo was confirmed with the link (the consent log
+        # below says so): they count for the allowance.
+        "confirmed_by_recipient": state in {"verified", "unsubscribed"},
         "subscribed": state != "unsubscribed",
         "unsubscribed_at": unsubscribed_at.replace(microsecond=0) if unsubscribed_at else None,
         "source": source,

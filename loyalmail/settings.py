@@ -110,6 +110,12 @@ class Settings:
     #: Where a merchant buys packs of 10,000 sends (the operator's shop or billing page); shown
     #: on the quota page and in refusals. Empty: they are told to contact the operator.
     pack_purchase_url: str = ""
+    #: Who says which customers are loyal, the figure the monthly allowance is counted from
+    #: (docs/quota.md). ``merchant``: the merchant's pages, API and imports set the type, and
+    #: only loyal customers whose address the recipient confirmed count. ``operator``: only
+    #: the operator API (a loyalty programme's integration) sets or removes ``loyal``, the
+    #: merchant's attempts are refused, and every loyal customer counts.
+    loyalty_source: str = "merchant"
     #: PostgreSQL ends a session that sits inside a transaction this long without sending a
     #: statement (0: never). Such a session is a stopped or frozen process (SIGSTOP, a paused
     #: VM) holding its locks: one frozen send worker holding a campaign's quota rows stalls
@@ -253,6 +259,8 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.smtp_security not in {"none", "starttls", "tls"}:
         raise SettingsError("LOYALMAIL_SMTP_SECURITY must be none, starttls or tls")
+    if settings.loyalty_source not in {"merchant", "operator"}:
+        raise SettingsError("LOYALMAIL_LOYALTY_SOURCE must be merchant or operator")
     for name in (
         "send_batch_size",
         "send_max_attempts",

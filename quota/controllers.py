@@ -1,5 +1,6 @@
 """JSON API of the quota: what is left, what a send would use, the history; and the operator
-API that records bought packs and runs the monthly grants.
+API that records bought packs, runs the monthly grants and sets who is loyal (what the
+allowance is counted from).
 
 The operator API is outside the merchants' authentication: a merchant must never be able to
 credit itself packs. It answers 404 unless ``LOYALMAIL_OPERATOR_TOKEN`` is set, and then only
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, post, put
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, NotFoundException
 from litestar.handlers.base import BaseRouteHandler
@@ -19,6 +20,8 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from accounts import services as accounts
+from customers.schemas import OperatorTypeResult, OperatorTypeSet
+from customers.services import loyalty
 from loyalmail import database
 from loyalmail.auth import principal_of
 from loyalmail.settings import get_settings
@@ -93,6 +96,16 @@ class OperatorQuotaController(Controller):
         merchant = await accounts.get_merchant_by_slug(slug)
         recorded = await services.buy_pack(merchant.id, data.reference, data.packs)
         return Response(recorded, status_code=201 if recorded.created else 200)
+
+    @put("/merchants/{slug:str}/customers/type")
+    async def set_customer_type(
+        self, slug: FromPath[str], data: JSONBody[OperatorTypeSet]
+    ) -> OperatorTypeResult:
+        """The loyalty programme says what a customer of the merchant is, by address (with
+        ``LOYALMAIL_LOYALTY_SOURCE=operator`` the only way a customer becomes loyal or stops
+        being loyal). 404: no such merchant or customer; ``changed`` false: it was already."""
+        merchant = await accounts.get_merchant_by_slug(slug)
+        return await loyalty.set_type_by_operator(merchant.id, data.email, data.customer_type)
 
     @post("/quota/grant", status_code=200)
     async def grant(self) -> GrantRun:

@@ -43,6 +43,7 @@ async def quota_page(merchant_id: int, before: int | None = None) -> dict[str, A
         "next_before": history.next_before,
         "before": before,
         "buy_url": get_settings().pack_purchase_url,
+        "loyalty_source": get_settings().loyalty_source,
     }
 
 

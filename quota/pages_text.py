@@ -35,7 +35,7 @@ def details(entry: HistoryEntry) -> str:
     journal's English note is for whoever reads the journal itself)."""
     if entry.loyal_customers is not None:
         text = (
-            _("first month: 2 × {loyal} loyal customers")
+            _("getting started: 2 × {loyal} loyal customers")
             if entry.first_month
             else _("2 × {loyal} loyal customers")
         )

@@ -58,7 +58,13 @@ class CustomerApiController(Controller):
     ) -> CustomerOut:
         p, (ip, agent) = principal_of(request), _client(request)
         return await customers.create_customer(
-            p.merchant_id, data, source=_source(p), actor=p.email, ip=ip, user_agent=agent
+            p.merchant_id,
+            data,
+            source=_source(p),
+            actor=p.email,
+            ip=ip,
+            user_agent=agent,
+            via="api",
         )
 
     @get("/customers/{customer_id:int}")
@@ -71,7 +77,7 @@ class CustomerApiController(Controller):
     ) -> CustomerOut:
         p = principal_of(request)
         return await customers.update_customer(
-            p.merchant_id, customer_id, data, actor=p.email, source=_source(p)
+            p.merchant_id, customer_id, data, actor=p.email, source=_source(p), via="api"
         )
 
     @delete("/customers/{customer_id:int}", status_code=HTTP_204_NO_CONTENT)

@@ -25,7 +25,7 @@ from customers.schemas import (
     CustomerUpdate,
     PurchaseCreate,
 )
-from customers.services import consent, purchases
+from customers.services import consent, loyalty, purchases
 from customers.services import customers as service
 from loyalmail.auth import principal_of
 from loyalmail.errors import LoyalmailError, ValidationFailed, _
@@ -326,6 +326,7 @@ class CustomerPagesController(Controller):
             customer=customer,
             insights=await purchases.get_insights(merchant_id, customer_id),
             consent_log=await consent.list_consent(merchant_id, customer_id),
+            type_history=await loyalty.type_history(merchant_id, customer_id),
             purchase_values=purchase_values or {"kind": "purchase"},
             purchase_errors=purchase_errors or {},
             action_error=action_error,

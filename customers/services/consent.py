@@ -205,6 +205,8 @@ async def confirm_optin(token: str, *, ip: str = "", user_agent: str = "") -> Cu
             await Customer.update(
                 {
                     Customer.email_status: "verified",
+                    # The recipient's own confirmation: what the quota's allowance trusts.
+                    Customer.confirmed_by_recipient: True,
                     Customer.subscribed: True,
                     Customer.unsubscribed_at: None,
                     Customer.updated_at: now(),

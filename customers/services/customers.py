@@ -35,9 +35,9 @@ from customers.schemas import (
     CustomerUpdate,
     normalize_email,
 )
-from customers.services import erasure_steps
+from customers.services import erasure_steps, loyalty
 from customers.services.suppression import is_suppressed, suppress
-from customers.tables import ConsentEvent, Customer, ImportIssue, Purchase
+from customers.tables import ConsentEvent, Customer, CustomerTypeChange, ImportIssue, Purchase
 from loyalmail import sql
 from loyalmail.errors import Conflict, NotFound, Suppressed, ValidationFailed, _
 
@@ -190,6 +190,7 @@ async def create_customer(
     ip: str = "",
     user_agent: str = "",
     wording_version: str = OPTIN_WORDING_VERSION,
+    via: loyalty.ChangeVia | None = None,
 ) -> CustomerOut:
     """Add a customer. With ``send_optin`` (the default) the address becomes ``pending`` and
     receives the double opt-in e-mail; it counts as a recipient only once confirmed.
@@ -200,6 +201,7 @@ async def create_customer(
     """
     merchant = await accounts.get_merchant(merchant_id)
     email, key = normalize_email(data.email)
+    loyalty.check_merchant_may_set("non_member", data.customer_type)
     _check_birth_date(data.birth_date)
     _check_custom_fields(data.custom_fields)
     if await _address_taken(merchant_id, key):
@@ -235,6 +237,16 @@ async def create_customer(
                 raise _duplicate() from exc
             raise
         row = rows[0]
+        if data.customer_type != "non_member":
+            await loyalty.record_type_change(
+                merchant_id,
+                row["id"],
+                "",
+                data.customer_type,
+                via=via or loyalty.via_of(source),
+                actor=actor,
+                moment=moment,
+            )
         if data.send_optin:
             await _insert_consent(
                 merchant_id,
@@ -266,8 +278,10 @@ async def update_customer(
     *,
     actor: str = "",
     source: ConsentSource = "marketer",
+    via: loyalty.ChangeVia | None = None,
 ) -> CustomerOut:
-    """Change the fields present in ``data``.
+    """Change the fields present in ``data``. ``via``: how a type change arrived, for the
+    customer's history (the default follows ``source``).
 
     - ``subscribed=False`` unsubscribes (time kept, consent event "withdrawn").
     - ``subscribed=True`` on an unsubscribed customer never re-subscribes silently: it starts a
@@ -283,6 +297,9 @@ async def update_customer(
         _check_birth_date(changes["birth_date"])
     if "custom_fields" in changes:
         _check_custom_fields(changes["custom_fields"])
+    old_type, new_type = current["customer_type"], changes.get("customer_type")
+    if new_type is not None:
+        loyalty.check_merchant_may_set(old_type, new_type)
 
     moment = now()
     events: list[tuple[str, str]] = []  # (action, address) to append to the consent log
@@ -303,7 +320,13 @@ async def update_customer(
         if key != current["email_normalized"]:
             if await _address_taken(merchant_id, key, except_id=customer_id):
                 raise _duplicate()
-            changes.update(email=cleaned, email_normalized=key, optin_sent_at=None)
+            # The recipient confirmed the old address, not this one.
+            changes.update(
+                email=cleaned,
+                email_normalized=key,
+                optin_sent_at=None,
+                confirmed_by_recipient=False,
+            )
             address = cleaned
             # Consent belongs to an address: the new one starts unconfirmed.
             if stays_subscribed:
@@ -330,6 +353,16 @@ async def update_customer(
             if sql.is_unique_violation(exc):
                 raise _duplicate() from exc
             raise
+        if new_type is not None:
+            await loyalty.record_type_change(
+                merchant_id,
+                customer_id,
+                old_type,
+                new_type,
+                via=via or loyalty.via_of(source),
+                actor=actor,
+                moment=moment,
+            )
         for action, event_address in events:
             await _insert_consent(
                 merchant_id,
@@ -521,6 +554,10 @@ async def erase_customer(merchant_id: int, customer_id: int, *, actor: str = "")
         await ConsentEvent.delete().where(
             (ConsentEvent.customer == customer_id) & (ConsentEvent.merchant == merchant_id)
         )
+        await CustomerTypeChange.delete().where(
+            (CustomerTypeChange.customer == customer_id)
+            & (CustomerTypeChange.merchant == merchant_id)
+        )
         # An import's report may name the address on a rejected row.
         await ImportIssue.delete().where(
             (ImportIssue.merchant == merchant_id) & WhereRaw("lower(trim(email)) = {}", key)
@@ -531,16 +568,12 @@ async def erase_customer(merchant_id: int, customer_id: int, *, actor: str = "")
                 merchant_id=merchant_id, customer_id=customer_id, email_normalized=key
             )
         )
+        # The loyalty tally's delete trigger dates the erasure by the row's updated_at
+        # (customers.services.loyalty): the time of the erasure, set just before it goes.
+        await Customer.update({Customer.updated_at: now()}).where(
+            (Customer.id == customer_id) & mine
+        )
         await Customer.delete().where((Customer.id == customer_id) & mine)
         await suppress(merchant_id, key, "erased")
     # No address or name in the log: the point is that they are gone.
     log.info("customer %s of merchant %s erased by %s", customer_id, merchant_id, actor or "-")
-
-
-async def count_loyal(merchant_id: int, created_before: datetime | None = None) -> int:
-    """Loyal customers of a merchant; with ``created_before``, only those who were already
-    customers then (what the quota's monthly allowance is computed from)."""
-    where = (Customer.merchant == merchant_id) & (Customer.customer_type == "loyal")
-    if created_before is not None:
-        where = where & (Customer.created_at < created_before)
-    return int(await Customer.count().where(where))

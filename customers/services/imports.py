@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from customers.services import loyalty
 from customers.services.customers import OPTIN_WORDING_VERSION, transaction
 from customers.services.import_rows import (
     MAX_CUSTOM_FIELDS,
@@ -520,6 +521,8 @@ class _Verdicts:
     issues: list[tuple[Any, ...]] = field(default_factory=list)
     suppressed: int = 0
     invalid: int = 0
+    #: (customer id, old type, new type) of the updates that change a type: the history.
+    type_changes: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 async def _process_batch(
@@ -533,6 +536,7 @@ async def _process_batch(
         if write:
             new_ids = await _insert_new(job, verdicts.new)
             await _update_changed(merchant_id, verdicts.updates)
+            await _record_type_changes(job, verdicts.type_changes)
         await _executemany(_INSERT_ISSUE, verdicts.issues)
         counts.total += batch.counted
         counts.new += len(verdicts.new)
@@ -579,6 +583,17 @@ async def _judge(job: dict[str, Any], batch: _Batch) -> _Verdicts:
             verdicts.suppressed += 1
             continue
         current = existing.get(row.email_normalized)
+        old_type = "non_member" if current is None else str(current["customer_type"])
+        new_type = str(row.values.get("customer_type", old_type))
+        if loyalty.operator_decides() and loyalty.touches_loyalty(old_type, new_type):
+            message = _(
+                "row {n}: loyal customers come from the loyalty programme; only its operator"
+                " can make a customer loyal or take that away. The row is not imported."
+            ).format(n=row.number)
+            problem = RowProblem(row.number, "customer_type", message, row.email)
+            verdicts.issues.append(_issue(job, problem, "invalid"))
+            verdicts.invalid += 1
+            continue
         if current is None:
             verdicts.new.append(row)
             continue
@@ -596,6 +611,8 @@ async def _judge(job: dict[str, Any], batch: _Batch) -> _Verdicts:
             if isinstance(custom, dict):
                 changes["custom_fields"] = json.dumps(custom, ensure_ascii=False)
             verdicts.updates.append((int(current["id"]), changes))
+            if "customer_type" in changes:
+                verdicts.type_changes.append((int(current["id"]), old_type, new_type))
         else:
             verdicts.unchanged += 1
     return verdicts
@@ -759,6 +776,16 @@ async def _insert_new(job: dict[str, Any], rows: list[ParsedRow]) -> list[int]:
     inserted = await Customer.select(Customer.id, Customer.email_normalized).where(
         (Customer.merchant == merchant_id) & Customer.email_normalized.is_in(list(by_key))
     )
+    await _record_type_changes(
+        job,
+        [
+            (int(found["id"]), "", str(typed))
+            for found in inserted
+            if (typed := by_key[found["email_normalized"]].values.get("customer_type"))
+            not in (None, "non_member")
+        ],
+        moment,
+    )
     if action:
         await _executemany(
             _INSERT_CONSENT,
@@ -779,6 +806,20 @@ async def _insert_new(job: dict[str, Any], rows: list[ParsedRow]) -> list[int]:
             ],
         )
     return [int(found["id"]) for found in inserted]
+
+
+async def _record_type_changes(
+    job: dict[str, Any], changes: list[tuple[int, str, str]], moment: datetime | None = None
+) -> None:
+    """The customers' type history (customers.services.loyalty), one executemany a batch."""
+    when = moment or _now()
+    await _executemany(
+        loyalty.INSERT_TYPE_CHANGE,
+        [
+            (int(job["merchant"]), customer_id, old, new, "import", str(job["actor"]), when)
+            for customer_id, old, new in changes
+        ],
+    )
 
 
 def _enqueue_optin(customer_ids: list[int]) -> None:

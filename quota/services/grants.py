@@ -1,11 +1,14 @@
 """Where units come from and where they go when their time is over.
 
-* The **monthly allowance** of month M is 2 × the loyal customers counted at the end of
-  M − 1, in the merchant's time zone. The count is taken as "loyal customers who were
-  already customers when M began", so a job that runs late still counts the same people. In
-  the merchant's **first month** there is no M − 1: it is 2 × the loyal customers now, and
-  it grows with them during that month (a new shop imports its customers after it signs up);
-  it never shrinks.
+* The **monthly allowance** of month M is 2 × the loyal customers that count
+  (:mod:`customers.services.loyalty`: confirmed addresses, or every loyal customer when the
+  operator decides loyalty) at the end of M − 1, in the merchant's time zone: the count at
+  the instant M began, read from the loyalty tally, so a job that runs late, or a type
+  changed after M began, does not change it.
+* **Getting started**: in the merchant's sign-up month (there is no M − 1) and its first
+  full month (M − 1 ended days after a late sign-up, before its customers were imported),
+  the allowance grows with the loyal customers that count now: every look at the quota
+  tops it up to 2 × that count, in the same ledger, keyed, never shrinking.
 * **Test sends**: 10 a month, a separate pot only test sends draw on.
 * **Packs** of 10,000 never expire; the same purchase reference credits once.
 * **Expiry**: when a month ends, what is left of its allowance and test sends expires. Units
@@ -23,7 +26,7 @@ from typing import Any, NamedTuple
 
 from accounts import services as accounts
 from accounts.schemas import MerchantOut
-from customers.services.customers import count_loyal
+from customers.services.loyalty import counted_loyal, fold_tally
 from loyalmail.errors import Conflict, _
 from quota import queries as q
 from quota.schemas import GrantRun, PackRecorded
@@ -32,6 +35,7 @@ from quota.services.common import (
     TEST_SENDS_PER_MONTH,
     UNITS_PER_LOYAL_CUSTOMER,
     Month,
+    Retry,
     as_utc,
     source_out,
     with_retries,
@@ -52,26 +56,35 @@ async def _month_sources(merchant_id: int, period: str) -> dict[str, dict[str, A
 async def ensure_current(
     merchant_id: int, now: datetime | None = None, *, merchant: MerchantOut | None = None
 ) -> GrantRun:
-    """Grant this month's allowance and test sends if missing, top up a first month, and
-    expire what is over, for one merchant. Cheap when there is nothing to do (one indexed
-    read). ``merchant``: the caller's copy, so it is not read again."""
+    """Grant this month's allowance and test sends if missing, top up while getting started,
+    and expire what is over, for one merchant. Cheap when there is nothing to do (one indexed
+    read; two index range sums while getting started). ``merchant``: the caller's copy, so it
+    is not read again."""
     moment = as_utc(now)
     merchant = merchant or await accounts.get_merchant(merchant_id)
     month = Month.containing(moment, merchant.time_zone)
     first_month = Month.containing(as_utc(merchant.created_at), merchant.time_zone)
     is_first = first_month.period == month.period
+    getting_started = is_first or first_month.next().period == month.period
     existing = await _month_sources(merchant_id, month.period)
     allowance = existing.get("allowance")
     granted = tests = False
-    if allowance is None:
-        loyal = await count_loyal(merchant_id, None if is_first else month.starts_at)
-        granted = await grant_allowance(
-            merchant_id, month, loyal, counted_at=moment, top_up=is_first
-        )
-    elif is_first:
-        loyal = await count_loyal(merchant_id)
-        if UNITS_PER_LOYAL_CUSTOMER * loyal > int(allowance["granted"]):
-            await grant_allowance(merchant_id, month, loyal, counted_at=moment, top_up=True)
+    if getting_started:
+        loyal = await counted_loyal(merchant_id)
+        if not is_first and allowance is None:
+            # Never below what the previous month's end alone would have given.
+            loyal = max(loyal, await counted_loyal(merchant_id, month.starts_at))
+        if allowance is None or UNITS_PER_LOYAL_CUSTOMER * loyal > int(allowance["granted"]):
+            changed = await grant_allowance(
+                merchant_id, month, loyal, counted_at=moment, top_up=True
+            )
+            granted = changed and allowance is None
+    elif allowance is None:
+        loyal = await counted_loyal(merchant_id, month.starts_at)
+        granted = await grant_allowance(merchant_id, month, loyal, counted_at=moment)
+    if granted:
+        # The count at an earlier instant is never asked for again: keep the sums short.
+        await fold_tally(merchant_id, month.starts_at)
     if "test" not in existing:
         tests = await grant_test_sends(merchant_id, month, now=moment)
     sources = units = 0
@@ -107,7 +120,9 @@ async def grant_allowance(
     top_up: bool = False,
 ) -> bool:
     """Grant ``month``'s allowance from ``loyal_customers``. Once granted it stays as it is,
-    unless ``top_up`` (a first month), where a higher count raises it. True if it changed."""
+    unless ``top_up`` (getting started), where a higher count raises it by the difference,
+    one conditional UPDATE on the figure read (two racing top-ups: one wins, the other
+    retries and finds nothing to add). True if it changed."""
     units = UNITS_PER_LOYAL_CUSTOMER * max(0, loyal_customers)
     moment = as_utc(counted_at)
 
@@ -137,6 +152,8 @@ async def grant_allowance(
             grown = await q.changed(
                 q.TOP_UP_SOURCE, units - granted, loyal_customers, moment, source_id, granted
             )
+            if not grown:
+                raise Retry()  # topped up meanwhile: read the new figure and compare again
             if grown:
                 await _journal(
                     merchant_id,
@@ -144,7 +161,7 @@ async def grant_allowance(
                     units - granted,
                     source_id,
                     f"grant:allowance:{month.period}:to:{units}",
-                    f"first month: 2 × {loyal_customers} loyal customers",
+                    f"getting started: 2 × {loyal_customers} loyal customers",
                     moment,
                     basis_loyal=loyal_customers,
                     top_up=True,

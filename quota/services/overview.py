@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from accounts import services as accounts
-from customers.services.customers import count_loyal
+from customers.services.loyalty import counted_loyal
 from quota.schemas import (
     Draw,
     Forecast,
@@ -57,7 +57,7 @@ async def overview(merchant_id: int, now: datetime | None = None) -> QuotaOvervi
     test = next((s for s in sources if s.kind == "test"), None)
     packs = [s for s in sources if s.kind == "pack"]
     sendable = [s for s in sources if s.kind != "test"]
-    loyal_now = await count_loyal(merchant_id)
+    loyal_now = await counted_loyal(merchant_id)
     return QuotaOverview(
         period=month.period,
         allowance=allowance,

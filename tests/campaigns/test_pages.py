@@ -46,9 +46,13 @@ async def _customer(merchant: MerchantOut, email: str, **values: Any) -> int:
         merchant.id, CustomerCreate(email=email, send_optin=False, **values)
     )
     # What a confirmed opt-in would have written: only such addresses are in a target group.
-    await Customer.update({Customer.email_status: "verified", Customer.subscribed: True}).where(
-        Customer.id == created.id
-    )
+    await Customer.update(
+        {
+            Customer.email_status: "verified",
+            Customer.confirmed_by_recipient: True,
+            Customer.subscribed: True,
+        }
+    ).where(Customer.id == created.id)
     return created.id
 
 

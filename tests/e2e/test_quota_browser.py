@@ -33,6 +33,9 @@ async def _loyal_customers(merchant: MerchantOut, count: int) -> None:
             email=f"loyal{n}@example.com",
             email_normalized=f"loyal{n}@example.com",
             customer_type="loyal",
+            # Confirmed by the customers themselves: what the allowance counts.
+            email_status="verified",
+            confirmed_by_recipient=True,
         )
         for n in range(count)
     ]

@@ -44,7 +44,10 @@ async def test_seed_builds_a_realistic_shop_once(db: Engine) -> None:
     shown = await quota.overview(merchant.id)
     assert [p.reference for p in shown.packs] == ["demo-welcome-pack"]
     loyal = await Customer.count().where(
-        (Customer.merchant == merchant.id) & (Customer.customer_type == "loyal")
+        (Customer.merchant == merchant.id)
+        & (Customer.customer_type == "loyal")
+        & (Customer.email_status == "verified")
+        & (Customer.confirmed_by_recipient == True)  # noqa: E712
     )
     assert shown.allowance is not None and shown.allowance.granted == 2 * loyal > 0
     # A draft that is ready to be tested.

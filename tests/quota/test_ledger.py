@@ -157,7 +157,11 @@ async def test_monthly_grant_counts_loyal_customers_of_the_previous_month(db: En
                 email=f"c{n}@example.com",
                 email_normalized=f"c{n}@example.com",
                 customer_type=kind,
+                # Addresses their customers confirmed: what the allowance counts.
+                email_status="verified",
+                confirmed_by_recipient=True,
                 created_at=when,
+                updated_at=when,
             )
         )
     # Kiritimati is UTC+14: its December begins at 10:00 UTC on 30 November.

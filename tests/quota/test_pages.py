@@ -283,7 +283,7 @@ def _entry(kind: str, source_kind: str, **fields: object) -> HistoryEntry:
         (
             "de",
             _entry("grant", "allowance", loyal_customers=1200, first_month=True),
-            "erster Monat: 2 × 1.200 Treuekunden",
+            "Startphase: 2 × 1.200 Treuekunden",
         ),
         ("de", _entry("purchase", "pack", packs=3), "3 × 10.000"),
         (
