@@ -64,6 +64,9 @@ class Settings:
     #: Cookies only over HTTPS. Off by default so the embedded demo works on http://127.0.0.1.
     secure_cookies: bool = False
     worker_threads: int = 4
+    #: Threads for the import queue, apart from worker_threads (embedded mode, and the import
+    #: process group of ``loyalmail worker``): a slow workbook never holds a sending thread.
+    import_worker_threads: int = 1
     #: DKIM signing of campaign mail (RFC 6376, rsa-sha256): the signing domain, the selector
     #: whose DNS TXT record publishes the public key, and the PEM file of the RSA private key.
     #: All three set: every campaign message is signed; any empty: none is.
@@ -243,6 +246,7 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         "smtp_pool_size",
         "broker_heartbeat_seconds",
         "domain_recheck_minutes",
+        "import_worker_threads",
     ):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")
