@@ -15,6 +15,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -141,17 +142,14 @@ def _declare_size(data: bytes, name: bytes, size: int) -> bytes:
     return bytes(out)
 
 
-async def test_a_row_past_the_limit_fails_the_job_with_the_message(
-    merchant: MerchantOut, jobs: Jobs, tmp_path: Path
-) -> None:
-    """A tiny file whose one row is numbered 2,000,000: openpyxl would read two million rows.
-    The job fails with the limit and advice, and writes no customer."""
+def far_row_workbook(directory: Path) -> bytes:
+    """A workbook whose second row is numbered 2,000,000 (openpyxl cannot write one)."""
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     assert sheet is not None
     sheet.append(["email", "first_name"])
     sheet.cell(row=1_048_576, column=1, value="late@example.com")  # Excel's last row
-    saved, path = tmp_path / "last.xlsx", tmp_path / "far.xlsx"
+    saved, path = directory / "last.xlsx", directory / "far.xlsx"
     workbook.save(saved)
     with zipfile.ZipFile(saved) as source, zipfile.ZipFile(path, "w") as target:
         for entry in source.infolist():
@@ -159,7 +157,15 @@ async def test_a_row_past_the_limit_fails_the_job_with_the_message(
             if entry.filename == "xl/worksheets/sheet1.xml":
                 content = content.replace(b"1048576", b"2000000")
             target.writestr(entry, content)
-    job = await preview(merchant, jobs, path.read_bytes(), name="far.xlsx")
+    return path.read_bytes()
+
+
+async def test_a_row_past_the_limit_fails_the_job_with_the_message(
+    merchant: MerchantOut, jobs: Jobs, tmp_path: Path
+) -> None:
+    """A tiny file whose one row is numbered 2,000,000: openpyxl would read two million rows.
+    The job fails with the limit and advice, and writes no customer."""
+    job = await preview(merchant, jobs, far_row_workbook(tmp_path), name="far.xlsx")
     assert job.status == "failed"
     assert job.error.startswith("The workbook has more than 1,048,576 rows (blank rows count).")
     assert await Customer.count().where(Customer.merchant == merchant.id) == 0
@@ -188,3 +194,23 @@ async def test_the_template_and_a_few_thousand_rows_still_import(
     job = await apply(merchant, jobs, job)
     assert job.status == "done"
     assert await Customer.count().where(Customer.merchant == merchant.id) == 3002
+
+
+async def test_the_api_answers_a_bomb_with_422_and_shows_a_failed_job_s_message(
+    client: Any, api_token: str, jobs: Jobs, tmp_path: Path
+) -> None:
+    headers = {"authorization": f"Bearer {api_token}"}
+    bomb = write_workbook_bomb(tmp_path / "bomb.xlsx", "blank_rows", rows=2_000_000)
+    refused = await client.post(
+        "/api/imports", files={"file": ("bomb.xlsx", bomb.read_bytes())}, headers=headers
+    )
+    assert refused.status_code == 422, refused.text
+    assert "more than 100 times its packed size" in refused.json()["detail"]
+    created = await client.post(
+        "/api/imports", files={"file": ("far.xlsx", far_row_workbook(tmp_path))}, headers=headers
+    )
+    assert created.status_code == 202, created.text
+    jobs.drain()
+    job = (await client.get(f"/api/imports/{created.json()['id']}", headers=headers)).json()
+    assert job["status"] == "failed"
+    assert f"more than 1,048,576 {ROWS_REFUSED}" in job["error"]

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from dramatiq.asyncio import get_event_loop_thread, set_event_loop_thread
 from typer.testing import CliRunner
 
 from loyalmail import broker as broker_setup
@@ -23,9 +24,16 @@ from tests.settings_env import settings_env
 
 @pytest.fixture
 def own_broker() -> Iterator[None]:
-    """A fresh in-process broker for the test's own Workers, the previous one put back."""
-    with jobs_go_nowhere():
-        yield
+    """A fresh in-process broker for the test's own Workers, the previous one put back, and
+    the session's event loop for async actors too: the test's Workers start their own, and
+    stopping them clears dramatiq's process-wide one (the session's worker would then run
+    no async actor)."""
+    previous_loop = get_event_loop_thread()
+    try:
+        with jobs_go_nowhere():
+            yield
+    finally:
+        set_event_loop_thread(previous_loop)
 
 
 def test_a_send_runs_while_an_import_holds_its_thread(
