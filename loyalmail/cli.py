@@ -575,23 +575,37 @@ def inbound(
 def worker(
     processes: Annotated[int, typer.Option()] = 2,
     threads: Annotated[int, typer.Option()] = 4,
+    queues: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated queues (default, sending, imports) for this worker alone."
+            " Without it: two process groups, imports apart from every other queue."
+        ),
+    ] = "",
+    import_processes: Annotated[int, typer.Option(help="Processes for the imports queue")] = 1,
+    import_threads: Annotated[
+        int | None,
+        typer.Option(help="Threads per import process; default: LOYALMAIL_IMPORT_WORKER_THREADS"),
+    ] = None,
 ) -> None:
-    """Run dramatiq worker processes against Redis (LOYALMAIL_REDIS_URL)."""
-    if not get_settings().redis_url:
+    """Run dramatiq worker processes against Redis (LOYALMAIL_REDIS_URL). Imports run in
+    processes of their own, so a slow or huge workbook never delays a send."""
+    from loyalmail.broker import IMPORT_QUEUES, queues_apart_from_imports
+    from loyalmail.worker_groups import dramatiq_command, run_groups
+
+    settings = get_settings()
+    if not settings.redis_url:
         fail("loyalmail worker needs LOYALMAIL_REDIS_URL; without it, `serve` and `demo` run jobs.")
-    os.execvp(
-        sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "dramatiq",
-            "loyalmail.worker",
-            "--processes",
-            str(processes),
-            "--threads",
-            str(threads),
-        ],
+    if queues:
+        command = dramatiq_command(processes, threads, [q.strip() for q in queues.split(",")])
+        os.execvp(command[0], command)
+    others = dramatiq_command(processes, threads, queues_apart_from_imports())
+    imports = dramatiq_command(
+        import_processes,
+        settings.import_worker_threads if import_threads is None else import_threads,
+        sorted(IMPORT_QUEUES),
     )
+    raise typer.Exit(code=run_groups([others, imports]))
 
 
 @app.command()

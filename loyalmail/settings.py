@@ -80,6 +80,9 @@ class Settings:
     login_address_failures_before_lock: int = 30
     login_lock_max_seconds: int = 900
     worker_threads: int = 4
+    #: Threads for the import queue, apart from worker_threads (embedded mode, and the import
+    #: process group of ``loyalmail worker``): a slow workbook never holds a sending thread.
+    import_worker_threads: int = 1
     #: DKIM signing of campaign mail (RFC 6376, rsa-sha256): the signing domain, the selector
     #: whose DNS TXT record publishes the public key, and the PEM file of the RSA private key.
     #: All three set: every campaign message is signed; any empty: none is.
@@ -271,6 +274,7 @@ def load_settings(environ: dict[str, str] | None = None, env_file: Path | None =
         "login_failures_before_lock",
         "login_address_failures_before_lock",
         "login_lock_max_seconds",
+        "import_worker_threads",
     ):
         if getattr(settings, name) < 1:
             raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1")

@@ -36,6 +36,7 @@ from typing import IO, Literal
 from babel import Locale
 
 from customers.schemas import NEEDS_SMTPUTF8, PROFILE_COLUMNS, normalize_email
+from customers.services.workbook_guard import check_archive, check_workbook, default_limits
 from loyalmail.errors import ValidationFailed, _
 
 FileFormat = Literal["csv", "xlsx"]
@@ -174,6 +175,8 @@ def sniff_format(path: Path, filename: str) -> FileFormat:
                 _("This .xlsx file is not an Excel workbook. Save it again as .xlsx or CSV."),
                 fields={"file": filename},
             )
+        # Only the zip's directory: a declared bomb is refused before a job is queued.
+        check_archive(path, default_limits())
         return "xlsx"
     if head.startswith(b"PK\x03\x04") or b"\x00" in head:
         raise ValidationFailed(
@@ -332,6 +335,8 @@ MALFORMED_MARK = "\x00malformed"
 def _open_xlsx(path: Path) -> RowSource:
     import openpyxl
 
+    limits = default_limits()
+    check_workbook(path, limits)
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
@@ -344,6 +349,9 @@ def _open_xlsx(path: Path) -> RowSource:
     if sheet is None:
         workbook.close()
         raise ValidationFailed(_("The file is empty."))
+    # The declared dimension would pad every row to its width and add rows after the last
+    # one; the check above counted the rows and cells the sheet really has, not the claim.
+    sheet.reset_dimensions()
     rows = enumerate(sheet.iter_rows(min_row=1, values_only=True), start=1)
     header: list[str] | None = None
     for _number, values in rows:

@@ -41,6 +41,18 @@ def stored(name: str, content: bytes) -> Path:
     return path
 
 
+async def upload(merchant: MerchantOut, name: str, stored_path: Path) -> ImportJobOut:
+    """What the upload does with a stored file: register it and queue its preview."""
+    return await imports.create_job(
+        merchant.id,
+        filename=name,
+        stored_path=stored_path,
+        options=ImportOptions(),
+        created_by=None,
+        actor="",
+    )
+
+
 async def preview(
     merchant: MerchantOut, jobs: Jobs, content: bytes, name: str = "list.csv", **options: bool
 ) -> ImportJobOut:
@@ -262,14 +274,7 @@ async def test_empty_file_is_refused_and_header_only_fails(
 ) -> None:
     path = stored("empty.csv", b"")
     with pytest.raises(ValidationFailed, match="The file is empty"):
-        await imports.create_job(
-            merchant.id,
-            filename="empty.csv",
-            stored_path=path,
-            options=ImportOptions(),
-            created_by=None,
-            actor="",
-        )
+        await upload(merchant, "empty.csv", path)
     assert not path.exists()
     job = await preview(merchant, jobs, csv_bytes(HEADER))
     assert job.status == "failed" and "no customers" in job.error

@@ -58,9 +58,17 @@ Case → where it is proven (tests/ omitted):
   → quota/test_race.py::test_concurrent_reservations_never_overspend
 - an oversized sign-up field
   → customers/test_signup.py ("This is too long.")
+- workbook bombs (one cell / one shared string of 1,000 MiB, 32 million blank rows), built
+  at test time by :func:`write_workbook_bomb`: refused with their limit, the parsing process
+  staying under 300 MB → customers/test_workbook_bombs.py
 """
 
 from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
 
 #: A marker that is unique to the corpus, so a page showing it can be found by a substring.
 MARK = "lmx"
@@ -148,3 +156,98 @@ INVALID_UTF8 = (b"\xff\xfe", b"\xc0\xaf", b"\xed\xa0\x80", b"caf\xe9")
 
 #: NUL and other control characters a text column should never keep.
 CONTROL = ("a\x00b", "a\x1bb", "a\x7fb")
+
+
+# --- Workbook bombs: small on disk, huge unpacked ----------------------------------------------
+
+WorkbookBomb = Literal["cell", "shared_string", "blank_rows"]
+WORKBOOK_BOMBS: tuple[WorkbookBomb, ...] = ("cell", "shared_string", "blank_rows")
+MIB = 1024 * 1024
+
+_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_CT = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+_WORKBOOK_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+        f'<Override PartName="/xl/workbook.xml" ContentType="{_CT}.sheet.main+xml"/>'
+        f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{_CT}.worksheet+xml"/>'
+        f'<Override PartName="/xl/sharedStrings.xml" ContentType="{_CT}.sharedStrings+xml"/>'
+        "</Types>"
+    ),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f'<Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/>'
+        "</Relationships>"
+    ),
+    "xl/workbook.xml": (
+        f'<?xml version="1.0" encoding="UTF-8"?><workbook {_NS} xmlns:r="{_REL}">'
+        '<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f'<Relationship Id="rId1" Type="{_REL}/worksheet" Target="worksheets/sheet1.xml"/>'
+        f'<Relationship Id="rId2" Type="{_REL}/sharedStrings" Target="sharedStrings.xml"/>'
+        "</Relationships>"
+    ),
+}
+_HEADER_ROW = '<row r="1"><c r="A1" t="inlineStr"><is><t>email</t></is></c></row>'
+
+
+def _letters(mib: int) -> Iterator[bytes]:
+    chunk = b"A" * MIB
+    for _ in range(mib):
+        yield chunk
+
+
+def _blank_rows(count: int) -> Iterator[bytes]:
+    # Without the r="N" attribute (a row then follows the one before): numbered, 32 million
+    # rows pack to 79 MB; like this to under 1 MB, and every reader still counts each row.
+    step = 1_000_000
+    for start in range(0, count, step):
+        yield b"<row/>" * min(step, count - start)
+
+
+def write_workbook_bomb(
+    path: Path, kind: WorkbookBomb, *, mib: int = 1000, rows: int = 32_000_000
+) -> Path:
+    """An .xlsx that openpyxl opens, streamed into the zip so that neither this process nor
+    the disk holds it unpacked: one inline cell of ``mib`` MiB of 'A', one shared string of
+    that size, or a header and ``rows`` blank rows (``<row/>``). The fastest compression
+    level builds 1,000 MiB in seconds (229:1, a 4.4 MB file; level 9 packs 1,000:1 but takes
+    four times as long): the checks refuse both."""
+    if kind == "cell":
+        sheet_body: Iterator[bytes] = iter(
+            [
+                b'<row r="2"><c r="A2" t="inlineStr"><is><t>',
+                *_letters(mib),
+                b"</t></is></c></row>",
+            ]
+        )
+        strings_body: Iterator[bytes] = iter([])
+    elif kind == "shared_string":
+        sheet_body = iter([b'<row r="2"><c r="A2" t="s"><v>0</v></c></row>'])
+        strings_body = iter([b"<si><t>", *_letters(mib), b"</t></si>"])
+    else:
+        sheet_body = _blank_rows(rows)
+        strings_body = iter([])
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, text in _WORKBOOK_PARTS.items():
+            zf.writestr(name, text)
+        with zf.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
+            sheet.write(f'<?xml version="1.0"?><worksheet {_NS}><sheetData>'.encode())
+            sheet.write(_HEADER_ROW.encode())
+            for chunk in sheet_body:
+                sheet.write(chunk)
+            sheet.write(b"</sheetData></worksheet>")
+        with zf.open("xl/sharedStrings.xml", "w", force_zip64=True) as strings:
+            strings.write(f'<?xml version="1.0"?><sst {_NS}>'.encode())
+            for chunk in strings_body:
+                strings.write(chunk)
+            strings.write(b"</sst>")
+    return path
