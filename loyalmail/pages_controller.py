@@ -22,7 +22,7 @@ from accounts.controllers import _safe_next as safe_next
 from customers.services.dashboard import dashboard
 from loyalmail import database, mail_checks
 from loyalmail.auth import principal_of
-from loyalmail.catcher import read_outbox
+from loyalmail.catcher import merchant_of_id, read_outbox
 from loyalmail.cookies import set_cookie
 from loyalmail.errors import NotFound, _
 from loyalmail.i18n import LANG_COOKIE, PAGE_LOCALES, gettext
@@ -214,10 +214,6 @@ class LanguageController(Controller):
         return response
 
 
-#: Caught mails are named by the catcher: nanosecond timestamp and a random suffix.
-OUTBOX_ID = re.compile(r"^[0-9]{20}-[0-9a-f]{8}$")
-
-
 def _summary(mail_id: str, message: EmailMessage) -> dict[str, Any]:
     try:
         sent = parsedate_to_datetime(str(message["date"])) if message["date"] else None
@@ -288,14 +284,20 @@ class ShellPagesController(Controller):
         settings = get_settings()
         if not settings.demo:
             raise NotFound(_("Not found."))
-        mails = [_summary(mail_id, msg) for mail_id, msg in read_outbox(settings.outbox_dir)]
+        # Only the signed-in merchant's own mail: the catcher files each message under the
+        # merchant of its Feedback-ID.
+        caught = read_outbox(settings.outbox_dir, merchant_id=principal_of(request).merchant_id)
+        mails = [_summary(mail_id, msg) for mail_id, msg in caught]
         return await page(request, "outbox.html", active="outbox", mails=mails)
 
     @get("/outbox/{mail_id:str}")
     async def outbox_mail(self, request: Request, mail_id: FromPath[str]) -> Template:
         settings = get_settings()
         path = settings.outbox_dir / f"{mail_id}.eml"
-        if not settings.demo or not OUTBOX_ID.match(mail_id) or not path.is_file():
+        # Another merchant's message is as unknown as a made-up id (the id is checked first:
+        # it alone makes the path safe).
+        own = merchant_of_id(mail_id) == principal_of(request).merchant_id
+        if not settings.demo or not own or not path.is_file():
             raise NotFound(_("Not found."))
         raw = path.read_bytes()
         message = BytesParser(policy=policy.default).parsebytes(raw)

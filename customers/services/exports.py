@@ -7,7 +7,11 @@ stays flat whatever the list's size, and the header names every custom field in 
 
 Formula injection (OWASP "CSV Injection"): a text cell that starts with ``= + - @``, a tab
 or a carriage return gets a leading apostrophe, so a spreadsheet shows it as text instead of
-running it. Numbers we produce ourselves (counts, money) are written as numbers.
+running it. So does one whose first visible character is such a sign after whitespace
+(``" =1+1"``: spreadsheets trim it and run the rest) or in a compatibility form (full-width
+``＝ ＋ － ＠``, small ``﹦ ﹢ ﹣ ﹫``, the minus sign ``−``: some spreadsheets, Japanese and
+Chinese Excel among them, take these for the ASCII sign). Numbers we produce ourselves
+(counts, money) are written as numbers.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import csv
 import io
 import re
 import tempfile
+import unicodedata
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -42,7 +47,9 @@ EXPORT_COLUMNS: tuple[str, ...] = (
     "purchase_count",
     "lifetime_value",
 )
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_SIGNS = frozenset("=+-@")
+#: Not folded to "-" by NFKC, yet read as one by spreadsheets.
+_MINUS_SIGN = "\u2212"
 #: Characters an XLSX cell cannot hold (openpyxl refuses them); they are dropped.
 _ILLEGAL_XLSX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _CHUNK_CHARS = 64 * 1024
@@ -50,9 +57,19 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(CustomerOut)
 
 
+def starts_a_formula(text: str) -> bool:
+    """Whether a spreadsheet could take the cell for a formula: a tab or carriage return
+    first, or a formula sign as the first character that is not whitespace, in any of its
+    compatibility forms (NFKC folds full-width and small forms to ASCII)."""
+    if text.startswith(("\t", "\r")):
+        return True
+    first = text.lstrip()[:1]
+    return first == _MINUS_SIGN or unicodedata.normalize("NFKC", first)[:1] in _FORMULA_SIGNS
+
+
 def neutralise(text: str) -> str:
     """A text cell a spreadsheet will show, never evaluate."""
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+    return "'" + text if starts_a_formula(text) else text
 
 
 def _scratch_dir() -> Path:

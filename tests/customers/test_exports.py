@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import openpyxl
+import pytest
 
 from accounts.schemas import MerchantOut
 from customers.schemas import CustomerCreate, PurchaseCreate
@@ -150,3 +151,59 @@ async def test_an_empty_export_still_has_its_header(client: Any, api_token: str)
     assert response.status_code == 200
     lines = response.content.decode("utf-8-sig").splitlines()
     assert len(lines) == 1 and lines[0].startswith("email,first_name")
+
+
+#: Formulas in disguise (issue 21, finding 8): whitespace before the sign, which spreadsheets
+#: trim, and the full-width and small forms some spreadsheets take for the ASCII sign.
+DISGUISED = {
+    "space": ' =HYPERLINK("http://evil.example","x")',
+    "ideographic_space": "\u3000=1+1",
+    "newline": "\n=1+1",
+    "fullwidth_equals": "＝1+1",
+    "fullwidth_plus": "＋1+1",
+    "fullwidth_minus": "－1+1",
+    "fullwidth_at": "＠SUM(A1:A9)",
+    "small_equals": "﹦1+1",
+    "minus_sign": "−1+1",
+    "tab_first": "\t=1+1",
+    "return_first": "\r=1+1",
+}
+HARMLESS = {"leading_space": " Anna", "fullwidth_text": "ｔｅｓｔ", "inner_sign": "a=b"}
+
+
+async def seed_disguised(merchant: MerchantOut) -> None:
+    await customer_service.create_customer(
+        merchant.id,
+        CustomerCreate(
+            email="disguised@example.com",
+            city="＝1+1",
+            custom_fields={**DISGUISED, **HARMLESS},
+            send_optin=False,
+        ),
+    )
+
+
+def csv_cells(content: bytes) -> dict[str, Any]:
+    (row,) = csv.DictReader(io.StringIO(content.decode("utf-8-sig"), newline=""))
+    return dict(row)
+
+
+def xlsx_cells(content: bytes) -> dict[str, Any]:
+    sheet = openpyxl.load_workbook(io.BytesIO(content)).worksheets[0]
+    header, row = ([cell.value for cell in cells] for cells in sheet.iter_rows())
+    return dict(zip(header, row, strict=True))
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+async def test_export_neutralises_formulas_behind_whitespace_and_full_width_signs(
+    client: Any, api_token: str, merchant: MerchantOut, kind: str
+) -> None:
+    await seed_disguised(merchant)
+    response = await client.get(f"/api/customers/export.{kind}", headers=auth(api_token))
+    assert response.status_code == 200
+    cells = (csv_cells if kind == "csv" else xlsx_cells)(response.content)
+    assert cells["city"] == "'＝1+1"
+    for name, value in DISGUISED.items():
+        assert cells[f"custom.{name}"] == "'" + value, name
+    for name, value in HARMLESS.items():
+        assert cells[f"custom.{name}"] == value, name

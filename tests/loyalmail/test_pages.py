@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import smtplib
 import socket
@@ -13,13 +14,15 @@ from typing import Any
 import pytest
 
 from accounts import services as accounts
+from accounts.domains import feedback_id
 from accounts.schemas import MerchantOut, UserOut
 from campaigns.sending.mime import DkimKey
 from customers.schemas import CustomerCreate, PurchaseCreate
 from customers.services import customers as customer_service
 from customers.services import purchases
+from loyalmail.catcher import read_outbox
 from loyalmail.settings import get_settings, reset_settings_cache
-from tests.conftest import login, login_csrf_of, make_merchant
+from tests.conftest import login, login_csrf_of, make_merchant, make_owner
 from tests.settings_env import settings_env
 
 
@@ -362,6 +365,7 @@ async def test_outbox_shows_caught_mail_sandboxed(
         message["From"] = "news@shop.example"
         message["To"] = "reader@example.com"
         message["Subject"] = "Hello <b>reader</b>"
+        message["Feedback-ID"] = feedback_id("optin", merchant.id)
         message.set_content("Plain words for the reader.")
         message.add_alternative(
             '<p onclick="x()">Rich words</p><script>alert("pwned")</script>', subtype="html"
@@ -387,11 +391,11 @@ async def test_outbox_shows_caught_mail_sandboxed(
 
 
 async def test_outbox_verifies_the_dkim_signature_and_the_one_click_headers(
-    client: Any, owner: UserOut, demo_mode: Any, tmp_path: Path
+    client: Any, merchant: MerchantOut, owner: UserOut, demo_mode: Any, tmp_path: Path
 ) -> None:
     from loyalmail.catcher import start_catcher
     from loyalmail.demo import demo_dkim_key
-    from tests.loyalmail.test_mail_checks import message
+    from tests.loyalmail.test_mail_checks import LISTS, message
 
     key = DkimKey("shop.example", "demo", demo_dkim_key(tmp_path).read_bytes())
     settings = {
@@ -404,7 +408,8 @@ async def test_outbox_verifies_the_dkim_signature_and_the_one_click_headers(
     catcher = start_catcher(demo_mode.outbox_dir, port=port)
     try:
         with smtplib.SMTP("127.0.0.1", port) as smtp:
-            smtp.sendmail("news@shop.example", ["anna@example.com"], message(key))
+            lists = dataclasses.replace(LISTS, feedback_id=feedback_id("1", merchant.id))
+            smtp.sendmail("news@shop.example", ["anna@example.com"], message(key, lists))
     finally:
         catcher.stop()
     await login(client, owner)
@@ -415,6 +420,72 @@ async def test_outbox_verifies_the_dkim_signature_and_the_one_click_headers(
     detail = next(page for page in pages if "anna@example.com" in page)
     assert 'data-check="dkim-verified"' in detail and "d=shop.example s=demo" in detail
     assert 'data-check="one-click-yes"' in detail
+
+
+def _mail(subject: str, *feedback_ids: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = "news@shop.example"
+    message["To"] = "reader@example.com"
+    message["Subject"] = subject
+    for value in feedback_ids:
+        message["Feedback-ID"] = value
+    message.set_content("Words.")
+    return message
+
+
+async def test_outbox_shows_each_merchant_only_its_own_mail(
+    client: Any, merchant: MerchantOut, owner: UserOut, demo_mode: Any
+) -> None:
+    """Issue 21, finding 8: with the demo flag, the Outbox listed every merchant's mail to
+    every merchant. A message belongs to the merchant of the Feedback-ID our sender set."""
+    from loyalmail.catcher import start_catcher
+
+    other = await make_merchant()
+    other_owner = await make_owner(other)
+    port = _free_port()
+    catcher = start_catcher(demo_mode.outbox_dir, port=port)
+    try:
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            smtp.send_message(_mail("Ours", feedback_id("optin", merchant.id)))
+            smtp.send_message(_mail("Theirs", feedback_id("12", other.id)))
+            smtp.send_message(_mail("Nobody's: no Feedback-ID"))
+            smtp.send_message(
+                _mail(
+                    "Nobody's: two Feedback-IDs",
+                    feedback_id("optin", other.id),
+                    feedback_id("optin", merchant.id),
+                )
+            )
+            smtp.send_message(
+                _mail("Nobody's: another installation", f"optin:{merchant.id}:elsewhere.example")
+            )
+    finally:
+        catcher.stop()
+    # (The outbox folder may hold other tests' mail too.)
+    caught = {
+        str(m["Subject"]): mail_id
+        for mail_id, m in read_outbox(demo_mode.outbox_dir)
+        if m["Subject"] in ("Ours", "Theirs") or str(m["Subject"]).startswith("Nobody")
+    }
+    assert len(caught) == 5
+
+    async def seen_by(user: UserOut) -> tuple[str, dict[str, int]]:
+        client.cookies.clear()
+        await login(client, user)
+        listing = (await client.get("/outbox")).text
+        details = {
+            subject: (await client.get(f"/outbox/{mail_id}")).status_code
+            for subject, mail_id in caught.items()
+        }
+        return listing, details
+
+    listing, details = await seen_by(owner)
+    assert "Ours" in listing and "Theirs" not in listing and "Nobody" not in listing
+    assert details["Ours"] == 200
+    assert {s for s, status in details.items() if status == 404} == set(caught) - {"Ours"}
+    listing, details = await seen_by(other_owner)
+    assert "Theirs" in listing and "Ours" not in listing and "Nobody" not in listing
+    assert {s for s, status in details.items() if status == 200} == {"Theirs"}
 
 
 async def test_outbox_is_404_outside_demo_mode(client: Any, owner: UserOut) -> None:
