@@ -56,7 +56,8 @@ async def test_csv_template_round_trip(
     assert previewed["rows_new"] == 3 and previewed["rows_invalid"] == 0
     assert await Customer.count().where(Customer.merchant == merchant.id) == 0
     ran = await client.post(f"/api/imports/{job['id']}/run", headers=headers)
-    assert ran.status_code == 202 and ran.json()["status"] == "importing"
+    # As with the preview: the worker may have finished before the answer was written.
+    assert ran.status_code == 202 and ran.json()["status"] in {"importing", "done"}
     jobs.drain()
     done = (await client.get(f"/api/imports/{job['id']}", headers=headers)).json()
     assert (done["status"], done["rows_new"]) == ("done", 3)
