@@ -57,6 +57,7 @@ OUT_OF_SCOPE = {
     "/media/{key:str}": "public newsletter images for mail clients: a random, unguessable key",
     "/api/operator/merchants/{slug:str}/quota": "the operator's API, its own token, all merchants",
     "/api/operator/merchants/{slug:str}/quota/packs": "the operator's API, its own token",
+    "/api/operator/merchants/{slug:str}/customers/type": "the operator's API, its own token",
     "/api/segments/predefined/{key:str}": "a predefined group's key, the same for everyone",
     "/segments/predefined/{key:str}/members": "a predefined group's key, the same for everyone",
     "/outbox/{mail_id:str}": "the demo's mail catcher (LOYALMAIL_DEMO only): one machine's outbox",
