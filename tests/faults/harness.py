@@ -194,6 +194,9 @@ async def _people(merchant: MerchantOut, count: int) -> list[str]:
                     locale="de",
                     customer_type="loyal",
                     email_status="verified",
+                    # They confirmed their addresses themselves: only then do loyal customers
+                    # count for the monthly allowance the month-end scenario spends from.
+                    confirmed_by_recipient=True,
                     subscribed=True,
                 )
                 for n, address in enumerate(addresses[start : start + 400])
